@@ -1,0 +1,152 @@
+/**
+ * The one module that knows the Kafka client library (kafkajs). Stages get
+ * clients, producers, consumers and admin from here, so that swapping the
+ * client (issue: kafkajs vs @platformatic/kafka) touches one file.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import {
+  type Admin,
+  type Consumer,
+  type ConsumerConfig,
+  type EachBatchPayload,
+  type IHeaders,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type Message,
+  Partitioners,
+  type Producer,
+  type ProducerConfig,
+} from "kafkajs";
+import type { Config } from "./config.ts";
+import { names, TOPICS } from "./contracts.ts";
+import type { Logger } from "./log.ts";
+
+export type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer };
+
+silenceNegativeTimeoutWarning();
+
+export interface KafkaOptions {
+  clientId: string;
+  log?: Logger;
+  /** kafkajs' own log level (default ERROR; its WARN lines are mostly noise). */
+  level?: "nothing" | "error" | "warn" | "info";
+}
+
+/** A kafkajs client for the configured brokers, logging through `log`. */
+export function createKafka(
+  config: Config,
+  { clientId, log, level = "error" }: KafkaOptions,
+): Kafka {
+  const levels = {
+    nothing: logLevel.NOTHING,
+    error: logLevel.ERROR,
+    warn: logLevel.WARN,
+    info: logLevel.INFO,
+  };
+  return new Kafka({
+    clientId,
+    brokers: [...config.kafka.brokers],
+    logLevel: levels[level],
+    connectionTimeout: 3000,
+    requestTimeout: 30000,
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
+    logCreator: () => ({ level, log: entry }) => {
+      const text = `kafka: ${entry.message}${entry.error ? ` (${entry.error})` : ""}`;
+      if (!log) return;
+      if (level <= logLevel.ERROR) log.error(text);
+      else log.warn(text);
+    },
+  });
+}
+
+/** An idempotent producer with acks=all on every send (see {@link send}). */
+export function createProducer(kafka: Kafka, options: ProducerConfig = {}): Producer {
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 5,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+    ...options,
+  });
+}
+
+/** A consumer that commits by hand: callers resolve offsets and commit after their sink. */
+export function createConsumer(kafka: Kafka, config: ConsumerConfig): Consumer {
+  return kafka.consumer({
+    sessionTimeout: 30000,
+    heartbeatInterval: 3000,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+    maxWaitTimeInMs: 100,
+    allowAutoTopicCreation: false,
+    ...config,
+  });
+}
+
+export interface TopicOptions {
+  partitions: number;
+  replicationFactor?: number;
+  minInsyncReplicas?: number;
+}
+
+/**
+ * Creates the six topics of `namespace` when missing; idempotent. Returns the
+ * names it created.
+ */
+export async function ensureTopics(
+  admin: Admin,
+  namespace: string,
+  { partitions, replicationFactor = 1, minInsyncReplicas }: TopicOptions,
+): Promise<string[]> {
+  const n = names(namespace);
+  const existing = new Set(await admin.listTopics());
+  const wanted = Object.keys(TOPICS).map((k) => n.topics[k as keyof typeof TOPICS]);
+  const missing = wanted.filter((t) => !existing.has(t));
+  if (missing.length === 0) return [];
+  const configEntries = [
+    // Room for a 1 MB poison message on input topics and its dead letter.
+    { name: "max.message.bytes", value: String(4 * 1024 * 1024) },
+    ...(minInsyncReplicas
+      ? [{ name: "min.insync.replicas", value: String(minInsyncReplicas) }]
+      : []),
+  ];
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((topic) => ({
+      topic,
+      numPartitions: topic === n.topics.deadLetters ? 1 : partitions,
+      replicationFactor,
+      configEntries,
+    })),
+  });
+  return missing;
+}
+
+/** Deletes every topic of `namespace` (tests clean up with this). */
+export async function deleteTopics(admin: Admin, namespace: string): Promise<void> {
+  const n = names(namespace);
+  const existing = new Set(await admin.listTopics());
+  const topics = Object.values(n.topics).filter((t) => existing.has(t));
+  if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 10000 });
+}
+
+/** Sum over partitions of (high - low) watermark of `topic`: messages it holds now. */
+export async function topicMessageCount(admin: Admin, topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+}
+
+// kafkajs computes a negative timeout in its request queue when the clock moves;
+// Node's compat layer warns on every occurrence. The timer still fires at 1 ms.
+function silenceNegativeTimeoutWarning() {
+  const emit = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const name = typeof warning === "string" ? rest[0] : warning.name;
+    if (name === "TimeoutNegativeWarning") return;
+    // deno-lint-ignore no-explicit-any
+    (emit as any)(warning, ...rest);
+  }) as typeof process.emitWarning;
+}

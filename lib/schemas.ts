@@ -1,0 +1,191 @@
+/**
+ * Validators for the message schemas in {@link ./contracts.ts}. Hand-written
+ * rather than a schema library because they run on every message of the hot
+ * path; each failure says which field and why, for the dead-letter reason.
+ *
+ * @module
+ */
+
+import {
+  BEHAVIOR_TYPES,
+  type BehaviorEvent,
+  MAX_EVENT_BYTES,
+  type PipelineEvent,
+  SCHEMA_VERSION,
+  type TopicKey,
+  type TransactionEvent,
+  type TransactionItemEvent,
+} from "./contracts.ts";
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+class Invalid extends Error {}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const BEHAVIOR_SET: ReadonlySet<string> = new Set(BEHAVIOR_TYPES);
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+
+/**
+ * Decodes a Kafka message value read from `topic` into a validated event.
+ *
+ * @example
+ * ```ts
+ * import { decodeEvent } from "./schemas.ts";
+ * const bytes = new TextEncoder().encode("not json");
+ * decodeEvent("transactions", bytes); // { ok: false, reason: "not JSON: ..." }
+ * ```
+ */
+export function decodeEvent(
+  topic: TopicKey,
+  bytes: Uint8Array | null | undefined,
+): Decoded<PipelineEvent> {
+  if (!bytes || bytes.byteLength === 0) return { ok: false, reason: "empty message" };
+  if (bytes.byteLength > MAX_EVENT_BYTES) {
+    return {
+      ok: false,
+      reason: `too large: ${bytes.byteLength} bytes, limit ${MAX_EVENT_BYTES}`,
+    };
+  }
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { ok: false, reason: "not valid UTF-8" };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, reason: `not JSON: ${(error as Error).message}` };
+  }
+  return validateEvent(topic, json);
+}
+
+/** Validates an already-parsed value against the schema of `topic`. */
+export function validateEvent(topic: TopicKey, json: unknown): Decoded<PipelineEvent> {
+  try {
+    switch (topic) {
+      case "transactions":
+        return { ok: true, value: checkTransaction(json) };
+      case "userBehavior":
+      case "searches":
+      case "cartEvents":
+        return { ok: true, value: checkBehavior(json, topic) };
+      case "transactionItems":
+        return { ok: true, value: checkTransactionItem(json) };
+      default:
+        return { ok: false, reason: `no event schema for topic ${topic}` };
+    }
+  } catch (error) {
+    if (error instanceof Invalid) return { ok: false, reason: error.message };
+    throw error;
+  }
+}
+
+function record(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Invalid(`${where} must be an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function int(o: Record<string, unknown>, field: string, min = 0): number {
+  const v = o[field];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
+    throw new Invalid(`${field} must be an integer >= ${min}, got ${show(v)}`);
+  }
+  return v;
+}
+
+function str(o: Record<string, unknown>, field: string, max = 200): string {
+  const v = o[field];
+  if (typeof v !== "string" || v.length === 0 || v.length > max) {
+    throw new Invalid(`${field} must be a non-empty string of at most ${max}, got ${show(v)}`);
+  }
+  return v;
+}
+
+function nullable<T>(o: Record<string, unknown>, field: string, check: () => T): T | null {
+  if (!(field in o)) throw new Invalid(`${field} is missing`);
+  return o[field] === null ? null : check();
+}
+
+function show(v: unknown): string {
+  const s = v === undefined ? "nothing" : JSON.stringify(v);
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
+}
+
+function base(o: Record<string, unknown>, eventType: string) {
+  const version = int(o, "schema_version", 1);
+  if (version !== SCHEMA_VERSION) throw new Invalid(`unknown schema_version ${version}`);
+  if (o.event_type !== eventType) {
+    throw new Invalid(`event_type must be ${eventType}, got ${show(o.event_type)}`);
+  }
+  const timestamp = str(o, "timestamp", 40);
+  if (!ISO_UTC.test(timestamp) || Number.isNaN(Date.parse(timestamp))) {
+    throw new Invalid(`timestamp must be ISO 8601 UTC, got ${show(timestamp)}`);
+  }
+  return { event_id: str(o, "event_id", 80), customer_id: int(o, "customer_id", 1), timestamp };
+}
+
+function checkTransaction(json: unknown): TransactionEvent {
+  const o = record(json, "message");
+  const common = base(o, "transaction");
+  const transactionId = int(o, "transaction_id", 1);
+  if (common.event_id !== `txn-${transactionId}`) throw new Invalid("event_id does not match");
+  if (!Array.isArray(o.items) || o.items.length === 0) {
+    throw new Invalid("items must be a non-empty array");
+  }
+  let sum = 0;
+  for (const [i, raw] of o.items.entries()) {
+    const item = record(raw, `items[${i}]`);
+    int(item, "detail_id", 1);
+    int(item, "product_id", 1);
+    str(item, "product_name");
+    str(item, "category", 80);
+    sum += int(item, "quantity", 1) * int(item, "unit_price_cents", 0);
+  }
+  const total = int(o, "total_cents", 0);
+  if (total !== sum) throw new Invalid(`total_cents ${total} is not the sum of items ${sum}`);
+  nullable(o, "buyer_id", () => int(o, "buyer_id", 1));
+  str(o, "payment_method", 40);
+  str(o, "status", 40);
+  return o as unknown as TransactionEvent;
+}
+
+function checkBehavior(json: unknown, topic: TopicKey): BehaviorEvent {
+  const o = record(json, "message");
+  const type = o.event_type;
+  if (typeof type !== "string" || !BEHAVIOR_SET.has(type)) {
+    throw new Invalid(`unknown event_type ${show(type)}`);
+  }
+  if (topic === "searches" && type !== "search") {
+    throw new Invalid(`event_type ${type} does not belong on searches`);
+  }
+  if (topic === "cartEvents" && type !== "add_to_cart" && type !== "remove_from_cart") {
+    throw new Invalid(`event_type ${type} does not belong on cart_events`);
+  }
+  const common = base(o, type);
+  const behaviorId = int(o, "behavior_id", 1);
+  if (common.event_id !== `ub-${behaviorId}`) throw new Invalid("event_id does not match");
+  str(o, "session_id", 80);
+  str(o, "device", 40);
+  nullable(o, "product_id", () => int(o, "product_id", 1));
+  nullable(o, "search_query", () => str(o, "search_query", 200));
+  return o as unknown as BehaviorEvent;
+}
+
+function checkTransactionItem(json: unknown): TransactionItemEvent {
+  const o = record(json, "message");
+  const common = base(o, "transaction_item");
+  const detailId = int(o, "detail_id", 1);
+  if (common.event_id !== `ti-${detailId}`) throw new Invalid("event_id does not match");
+  int(o, "transaction_id", 1);
+  int(o, "product_id", 1);
+  str(o, "product_name");
+  str(o, "category", 80);
+  const revenue = int(o, "revenue_cents", 0);
+  const expected = int(o, "quantity", 1) * int(o, "unit_price_cents", 0);
+  if (revenue !== expected) throw new Invalid(`revenue_cents ${revenue} is not ${expected}`);
+  return o as unknown as TransactionItemEvent;
+}

@@ -1,0 +1,134 @@
+/**
+ * Shared helpers for tests against the real services: a fresh namespace per
+ * test (its own databases, topics, consumer groups and Redis keys), cleaned up
+ * afterwards, and a way to run a task as the user would.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import { type Config, loadConfig } from "../lib/config.ts";
+import { names } from "../lib/contracts.ts";
+import { createKafka, deleteTopics, ensureTopics } from "../lib/kafka.ts";
+import { createRedis } from "../lib/redis.ts";
+
+/** A unique namespace like `t_gen_k3x9` (lower-case, valid everywhere). */
+export function uniqueNamespace(prefix: string): string {
+  const random = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
+  return `t_${prefix}_${random}`.slice(0, 40);
+}
+
+/** The environment of a test namespace, for subprocesses and loadConfig. */
+export function namespaceEnv(namespace: string): Record<string, string> {
+  return { ...Deno.env.toObject(), PIPELINE_NAMESPACE: namespace };
+}
+
+export interface TestNamespace {
+  namespace: string;
+  config: Config;
+  env: Record<string, string>;
+  /** Drops the namespace's databases, topics and Redis keys. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Creates a namespace; with `topics`, also creates its topics.
+ *
+ * @example
+ * ```ts ignore
+ * const ns = await createTestNamespace("gen");
+ * try { ... } finally { await ns.cleanup(); }
+ * ```
+ */
+export async function createTestNamespace(
+  prefix: string,
+  { topics = false }: { topics?: boolean } = {},
+): Promise<TestNamespace> {
+  const namespace = uniqueNamespace(prefix);
+  const env = namespaceEnv(namespace);
+  const config = loadConfig(env);
+  if (topics) {
+    const admin = createKafka(config, { clientId: "test-admin" }).admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, namespace, { partitions: config.kafka.partitions });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+  return { namespace, config, env, cleanup: () => cleanupNamespace(config) };
+}
+
+/** Drops everything a namespace owns on the shared stack. */
+export async function cleanupNamespace(config: Config): Promise<void> {
+  if (!config.namespace) throw new Error("refusing to clean up the default namespace");
+  const admin = createKafka(config, { clientId: "test-cleanup" }).admin();
+  await admin.connect();
+  try {
+    await deleteTopics(admin, config.namespace);
+    const groups = (await admin.listGroups()).groups
+      .map((g) => g.groupId)
+      .filter((g) => g.startsWith(`${config.namespace}.`));
+    if (groups.length > 0) await admin.deleteGroups(groups).catch(() => {});
+  } finally {
+    await admin.disconnect();
+  }
+  const server = new URL(config.serverUrls.instashop);
+  server.pathname = "/postgres";
+  const sql = postgres(server.toString(), { max: 1, onnotice: () => {} });
+  try {
+    for (const url of Object.values(config.databases)) {
+      const db = new URL(url).pathname.slice(1);
+      await sql.unsafe(`drop database if exists "${db}" with (force)`);
+    }
+  } finally {
+    await sql.end();
+  }
+  const redis = createRedis(config);
+  try {
+    const keys = await redis.keys(`${names(config.namespace).redis("*")}`);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface TaskResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno task <task> ...args` in the project root with `env`, as the user would. */
+export async function runTask(
+  task: string,
+  args: string[] = [],
+  env: Record<string, string> = Deno.env.toObject(),
+): Promise<TaskResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", task, ...args],
+    cwd: new URL("..", import.meta.url),
+    env,
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+/** Starts `deno task <task>` in the background; returns the child (kill it when done). */
+export function spawnTask(
+  task: string,
+  args: string[] = [],
+  env: Record<string, string> = Deno.env.toObject(),
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", task, ...args],
+    cwd: new URL("..", import.meta.url),
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
