@@ -106,7 +106,7 @@ export async function runTask(
   env: Record<string, string> = Deno.env.toObject(),
 ): Promise<TaskResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", task, ...args],
+    args: ["task", "--quiet", task, ...args],
     cwd: new URL("..", import.meta.url),
     env,
     clearEnv: true,
@@ -116,14 +116,32 @@ export async function runTask(
   return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
 }
 
-/** Starts `deno task <task>` in the background; returns the child (kill it when done). */
+/**
+ * The argv of a task's final `deno run` command, read from deno.json, so that a
+ * test can run (and kill -9) the stage process itself rather than the task shell.
+ */
+export function taskArgv(task: string): string[] {
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  ) as { tasks: Record<string, string> };
+  const command = config.tasks[task];
+  if (!command) throw new Error(`no task ${task} in deno.json`);
+  const last = command.split("&&").at(-1)!.trim().split(/\s+/);
+  if (last[0] !== "deno" || last[1] !== "run") throw new Error(`task ${task} is not a deno run`);
+  return last.slice(1);
+}
+
+/**
+ * Starts a task's stage process in the background, with the task's own
+ * permissions; returns the child (its pid is the stage's, so kill -9 works).
+ */
 export function spawnTask(
   task: string,
   args: string[] = [],
   env: Record<string, string> = Deno.env.toObject(),
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", task, ...args],
+    args: [...taskArgv(task), ...args],
     cwd: new URL("..", import.meta.url),
     env,
     clearEnv: true,
