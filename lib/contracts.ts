@@ -223,4 +223,64 @@ export interface Heartbeat {
   detail: string;
 }
 
+// ------------------------------------------------------------ Redis values
+
+/**
+ * Field names of `metrics:totals` and of each `metrics:window:<startMs>` hash
+ * (the same fields, so that window sums plus late events reconcile with the
+ * totals). All values are integers; money in cents.
+ */
+export const METRIC_FIELDS = {
+  /** Events counted: transactions + behaviour events (not items). */
+  events: "events",
+  transactionCount: "transaction_count",
+  revenueCents: "revenue_cents",
+  itemsSold: "items_sold",
+  /** Events behind the watermark on arrival: in totals, not folded into a window. */
+  lateEvents: "late_events",
+  behavior: (type: string) => `behavior:${type}`,
+  categoryUnits: (category: string) => `category:${category}:units`,
+  categoryRevenueCents: (category: string) => `category:${category}:revenue_cents`,
+  /** Window hashes only: "1" once the watermark passed the window's end. */
+  final: "final",
+} as const;
+
+/** `GET metrics:transactions`: the seed's shape, for the latest window. */
+export interface TransactionMetrics {
+  transaction_count: number;
+  /** Currency units (cents / 100), as the seed; exact value in `total_revenue_cents`. */
+  total_revenue: number;
+  total_revenue_cents: number;
+  avg_order_value: number;
+  avg_order_value_cents: number;
+  window_start: string;
+  window_end: string;
+  last_update: string;
+}
+
+/** `GET metrics:behavior`: counts by event type in the latest window. */
+export interface BehaviorMetrics {
+  counts: Record<string, number>;
+  window_start: string;
+  window_end: string;
+  last_update: string;
+}
+
+/** `GET metrics:products:<category>`: running totals of one category. */
+export interface CategoryMetrics {
+  category: string;
+  product_sales: number;
+  category_revenue: number;
+  category_revenue_cents: number;
+  last_update: string;
+}
+
+/** A message on `metrics:updates`; subscribers re-read the keys they show. */
+export interface MetricsUpdate {
+  at: string;
+  /** Events folded in by this flush. */
+  events: number;
+  latest_window_start: string | null;
+}
+
 export * from "./schemas.ts";
