@@ -22,7 +22,8 @@ export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 class Invalid extends Error {}
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const BEHAVIOR_SET: ReadonlySet<string> = new Set(BEHAVIOR_TYPES);
+// contracts.ts re-exports this module, so its constants are read at call time, not load time.
+const isBehaviorType = (type: string) => (BEHAVIOR_TYPES as readonly string[]).includes(type);
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 
 /**
@@ -156,7 +157,7 @@ function checkTransaction(json: unknown): TransactionEvent {
 function checkBehavior(json: unknown, topic: TopicKey): BehaviorEvent {
   const o = record(json, "message");
   const type = o.event_type;
-  if (typeof type !== "string" || !BEHAVIOR_SET.has(type)) {
+  if (typeof type !== "string" || !isBehaviorType(type)) {
     throw new Invalid(`unknown event_type ${show(type)}`);
   }
   if (topic === "searches" && type !== "search") {
