@@ -115,6 +115,20 @@ export function loadConfig(env: Env = readEnv()): Config {
   };
 }
 
+/**
+ * Replaces Node's `process.env` with a copy holding only {@link ENV_VARS}, so
+ * that npm packages see nothing else. ioredis' `debug` dependency enumerates
+ * the whole environment at import, which would otherwise force an unscoped
+ * `--allow-env`; sealed, every task runs with an explicit list.
+ */
+export function sealProcessEnv(process: { env: Record<string, string | undefined> }): void {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(readEnv())) {
+    if (value !== undefined) env[name] = value;
+  }
+  process.env = env;
+}
+
 function readEnv(): Env {
   const env: Record<string, string | undefined> = {};
   for (const name of ENV_VARS) env[name] = Deno.env.get(name);

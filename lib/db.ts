@@ -7,6 +7,7 @@
  * @module
  */
 
+import "./sealed_env.ts";
 import postgres from "postgres";
 import type { Config } from "./config.ts";
 import type { DatabaseName } from "./contracts.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 
+import "./sealed_env.ts";
 import process from "node:process";
 import {
   type Admin,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import "./sealed_env.ts";
 import { Redis } from "ioredis";
 import type { Config } from "./config.ts";
 
