@@ -1,0 +1,86 @@
+/**
+ * Runs the three anchors of a bench run in its namespace: Kafka's
+ * ProducerPerformance and ConsumerPerformance on a scratch topic with the same
+ * message count and bodies, and a raw COPY of the same warehouse rows.
+ *
+ * @module
+ */
+
+import { kafkaJarsDir } from "../stack/mod.ts";
+import type { Sql } from "../../lib/db.ts";
+import { type BenchNamespace, createExtraTopic } from "./namespace.ts";
+import { consumerPerformance, producerPerformance } from "./kafka_perf.ts";
+import type { ConsumerPerfResult, ProducerPerfResult } from "./kafka_tools_output.ts";
+import { copyAnchor } from "./copy_anchor.ts";
+import type { SampleMessage } from "./payload.ts";
+import { meanValueBytes } from "./payload.ts";
+import { rate, round } from "./stats.ts";
+
+export interface KafkaAnchors {
+  /** Mean value size of the messages the tool sent. */
+  message_bytes: number;
+  producer_perf: ProducerPerfResult & { command: string };
+  consumer_perf: ConsumerPerfResult & { command: string };
+}
+
+export interface CopyAnchorResult {
+  rows: number;
+  ms: number;
+  events_per_s: number;
+}
+
+/**
+ * ProducerPerformance then ConsumerPerformance over `records` messages whose
+ * bodies are drawn from `messages` (written to a payload file, one a line).
+ */
+export async function runKafkaAnchors(
+  ns: BenchNamespace,
+  { records, messages, signal }: {
+    records: number;
+    messages: readonly SampleMessage[];
+    signal?: AbortSignal;
+  },
+): Promise<KafkaAnchors> {
+  const jarDir = await kafkaJarsDir();
+  const topic = await createExtraTopic(ns.config, "anchor_perf");
+  const payloadFile = await Deno.makeTempFile({ prefix: "bench-payload-", suffix: ".txt" });
+  try {
+    // The tool splits the file on newlines; JSON.stringify never emits a raw one.
+    await Deno.writeTextFile(payloadFile, messages.map((m) => m.value).join("\n"));
+    const brokers = ns.config.kafka.brokers;
+    const producer = await producerPerformance({
+      jarDir,
+      brokers,
+      topic,
+      records,
+      payloadFile,
+      signal,
+    });
+    const consumer = await consumerPerformance({
+      jarDir,
+      brokers,
+      topic,
+      records,
+      group: `${ns.namespace}.anchor-perf`,
+      signal,
+    });
+    return {
+      message_bytes: meanValueBytes(messages),
+      producer_perf: producer,
+      consumer_perf: consumer,
+    };
+  } finally {
+    await Deno.remove(payloadFile).catch(() => {});
+  }
+}
+
+/** COPY of `lines` (COPY text rows) into a scratch table shaped like realtime_events. */
+export async function runCopyAnchor(sql: Sql, lines: readonly string[]): Promise<CopyAnchorResult> {
+  const result = await copyAnchor(sql, lines);
+  await sql.unsafe(`drop table if exists ${result.table}`);
+  return {
+    rows: result.rows,
+    ms: round(result.ms, 1) ?? 0,
+    events_per_s: round(rate(result.rows, result.ms)) ?? 0,
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * The PostgreSQL anchor: a raw `COPY ... FROM STDIN` of warehouse rows
+ * (the `realtime_events` shape, same indexes) into a scratch table of the
+ * bench namespace, timed from the first byte to the server's acknowledgement.
+ * It is what loading the same rows costs with nothing else in the way: no
+ * Kafka, no parsing, no conflict handling.
+ *
+ * @module
+ */
+
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Sql } from "../../lib/db.ts";
+import { names, type TopicKey } from "../../lib/contracts.ts";
+import type { SampleMessage } from "./payload.ts";
+
+/** Columns written, in order; `processed_at` takes its default as in the consumer. */
+export const COPY_COLUMNS = [
+  "event_id",
+  "event_type",
+  "customer_id",
+  "timestamp",
+  "source_topic",
+  "source_partition",
+  "source_offset",
+  "payload",
+] as const;
+
+export type CopyRow = readonly [string, string, number, string, string, number, number, string];
+
+/**
+ * Escapes one row for COPY's text format (tab-separated, `\N` for null).
+ *
+ * @example
+ * ```ts
+ * import { copyLine } from "./copy_anchor.ts";
+ * copyLine(["a\tb", 1]); // "a\\tb\t1\n"
+ * ```
+ */
+export function copyLine(row: readonly (string | number | null)[]): string {
+  return row.map((v) =>
+    v === null
+      ? "\\N"
+      : String(v).replace(/[\\\t\n\r]/g, (c) =>
+        c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r")
+  ).join("\t") + "\n";
+}
+
+/** Warehouse rows for synthetic messages, as the consumer would store them. */
+export function rowsFromMessages(
+  messages: readonly SampleMessage[],
+  namespace: string,
+  partitions: number,
+): CopyRow[] {
+  const topics = names(namespace).topics;
+  return messages.map((m, i) => {
+    const event = JSON.parse(m.value) as {
+      event_id: string;
+      event_type: string;
+      customer_id: number;
+      timestamp: string;
+    };
+    const topic: TopicKey = event.event_type === "transaction" ? "transactions" : "userBehavior";
+    return [
+      event.event_id,
+      event.event_type,
+      event.customer_id,
+      event.timestamp,
+      topics[topic],
+      i % partitions,
+      Math.floor(i / partitions),
+      m.value,
+    ] as const;
+  });
+}
+
+/** Reads the rows the consumer stored, in COPY text form, to load them again. */
+export async function exportWarehouseLines(sql: Sql): Promise<string[]> {
+  const lines: string[] = [];
+  const stream = await sql`copy (select ${sql(COPY_COLUMNS as unknown as string[])}
+    from realtime_events order by source_topic, source_partition, source_offset) to stdout`
+    .readable();
+  let rest = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) {
+    rest += decoder.decode(chunk as Uint8Array, { stream: true });
+    const parts = rest.split("\n");
+    rest = parts.pop()!;
+    for (const p of parts) lines.push(`${p}\n`);
+  }
+  return lines;
+}
+
+export interface CopyResult {
+  rows: number;
+  ms: number;
+  table: string;
+}
+
+/**
+ * Creates `table` like `realtime_events` (indexes included) and COPYs `lines`
+ * into it, timed. The table is dropped first so that a re-run starts empty.
+ */
+export async function copyAnchor(
+  sql: Sql,
+  lines: readonly string[],
+  { table = "bench_copy_events", chunkRows = 2000 } = {},
+): Promise<CopyResult> {
+  await sql.unsafe(`drop table if exists ${table}`);
+  await sql.unsafe(`create table ${table} (like realtime_events including all)`);
+  const chunks = function* () {
+    for (let i = 0; i < lines.length; i += chunkRows) {
+      yield lines.slice(i, i + chunkRows).join("");
+    }
+  };
+  const started = performance.now();
+  const writable = await sql`copy ${sql(table)} (${
+    sql(COPY_COLUMNS as unknown as string[])
+  }) from stdin`.writable();
+  await pipeline(Readable.from(chunks()), writable);
+  const ms = performance.now() - started;
+  const [{ count }] = await sql.unsafe<{ count: number }[]>(
+    `select count(*)::int as count from ${table}`,
+  ) as unknown as [{ count: number }];
+  if (count !== lines.length) {
+    throw new Error(`Cannot trust the COPY anchor as it loaded ${count} of ${lines.length} rows`);
+  }
+  return { rows: count, ms, table };
+}
