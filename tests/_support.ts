@@ -11,6 +11,7 @@ import { type Config, loadConfig } from "../lib/config.ts";
 import { names } from "../lib/contracts.ts";
 import { createKafka, deleteTopics, ensureTopics } from "../lib/kafka.ts";
 import { createRedis } from "../lib/redis.ts";
+import { taskArgv } from "../lib/tasks.ts";
 
 /** A unique namespace like `t_gen_k3x9` (lower-case, valid everywhere). */
 export function uniqueNamespace(prefix: string): string {
@@ -120,16 +121,7 @@ export async function runTask(
  * The argv of a task's final `deno run` command, read from deno.json, so that a
  * test can run (and kill -9) the stage process itself rather than the task shell.
  */
-export function taskArgv(task: string): string[] {
-  const config = JSON.parse(
-    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
-  ) as { tasks: Record<string, string> };
-  const command = config.tasks[task];
-  if (!command) throw new Error(`no task ${task} in deno.json`);
-  const last = command.split("&&").at(-1)!.trim().split(/\s+/);
-  if (last[0] !== "deno" || last[1] !== "run") throw new Error(`task ${task} is not a deno run`);
-  return last.slice(1);
-}
+export { taskArgv };
 
 /**
  * Starts a task's stage process in the background, with the task's own

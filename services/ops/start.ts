@@ -1,0 +1,196 @@
+/**
+ * `deno task start`: the stack, then the five stages under the supervisor,
+ * the dashboard URL once it answers, and on Ctrl-C or SIGTERM the stages
+ * stopped first, then the services this run started.
+ *
+ * @module
+ */
+
+import type { Config } from "../../lib/config.ts";
+import type { Stage } from "../../lib/contracts.ts";
+import type { Logger } from "../../lib/log.ts";
+import { sleep } from "../../lib/retry.ts";
+import { taskCommand } from "../../lib/tasks.ts";
+import { consoleSink, type LineSink, stagePrefix } from "./lines.ts";
+import { type BackoffOptions, type ChildSpec, createSupervisor } from "./supervisor.ts";
+
+/** What `deno task start` passes on; strings are already validated by main.ts. */
+export interface StartOptions {
+  /** `--rate` for the generator (events/s). */
+  rate?: string;
+  /** `--duration` for the generator. */
+  duration?: string;
+  /** `--no-generate` sets this false: run the pipeline over data that is already there. */
+  generate?: boolean;
+  /** `--brokers`: Kafka brokers to start when none answer. */
+  brokers?: number;
+}
+
+/** The stack's API as start uses it (services/stack/mod.ts; a stub in unit tests). */
+export interface StackControl {
+  up(config: Config, options: { brokers?: number; log?: Logger }): Promise<{ started: string[] }>;
+  down(config: Config, options: { log?: Logger }): Promise<string[]>;
+}
+
+export interface StartDeps {
+  config: Config;
+  /** The environment every stage gets (PIPELINE_NAMESPACE included). */
+  env: Record<string, string>;
+  signal: AbortSignal;
+  stack: StackControl;
+  sink?: LineSink;
+  cwd?: string | URL;
+  backoff?: BackoffOptions;
+  stopTimeoutMs?: number;
+}
+
+const ROOT = new URL("../../", import.meta.url);
+
+/**
+ * The children of `start`, in pipeline order, with each task's own permissions.
+ *
+ * @example
+ * ```ts ignore
+ * import { stageChildren } from "./start.ts";
+ * stageChildren({ rate: "100" })[0]; // { name: "generate", argv: ["run", ..., "--rate", "100"] }
+ * ```
+ */
+export function stageChildren(
+  { rate, duration, generate = true }: StartOptions,
+  tasks?: Record<string, string>,
+): ChildSpec[] {
+  const stages: Stage[] = generate
+    ? ["generate", "produce", "consume", "aggregate", "dashboard"]
+    : ["produce", "consume", "aggregate", "dashboard"];
+  return stages.map((stage) => {
+    const { prelude, argv } = taskCommand(stage, tasks);
+    const args = stage === "generate"
+      ? [
+        ...(rate !== undefined ? ["--rate", rate] : []),
+        ...(duration !== undefined ? ["--duration", duration] : []),
+      ]
+      : [];
+    return {
+      name: stage,
+      argv: [...argv, ...args],
+      prelude: prelude.map((task) => ["task", "--quiet", task]),
+    };
+  });
+}
+
+/**
+ * Where the dashboard can be reached from this machine.
+ *
+ * @example
+ * ```ts ignore
+ * dashboardUrl(loadConfig({ HOST: "0.0.0.0", PORT: "8501" })); // "http://localhost:8501/"
+ * ```
+ */
+export function dashboardUrl(config: Config): string {
+  const host = config.dashboard.host;
+  const local = host === "0.0.0.0" || host === "::" || host === "" ? "localhost" : host;
+  const shown = local.includes(":") && !local.startsWith("[") ? `[${local}]` : local;
+  return `http://${shown}:${config.dashboard.port}/`;
+}
+
+/**
+ * Runs the whole pipeline until `signal` aborts (or every stage ends by
+ * itself, or one refuses its configuration); returns the exit code.
+ */
+export async function runPipeline(deps: StartDeps, options: StartOptions): Promise<number> {
+  const { config, env, signal, stack, sink = consoleSink, cwd = ROOT } = deps;
+  const say = (line: string, stream: "stdout" | "stderr" = "stdout") =>
+    sink(`${stagePrefix("start")}${line}`, stream);
+  const stackLog = prefixedLogger(sink, "stack");
+
+  say(
+    `🚀 Starting the InstaShop pipeline${
+      config.namespace ? ` in namespace ${config.namespace}` : ""
+    }`,
+  );
+  const state = await stack.up(config, { brokers: options.brokers, log: stackLog });
+  say(
+    state.started.length > 0
+      ? `📦 Stack up; this run started ${state.started.join(", ")}`
+      : "📦 Stack up; every service was already running (it will be left running)",
+  );
+
+  const supervisor = signal.aborted ? undefined : createSupervisor({
+    children: stageChildren(options),
+    cwd,
+    env,
+    sink,
+    backoff: deps.backoff,
+    stopTimeoutMs: deps.stopTimeoutMs,
+  });
+  let code = 0;
+  try {
+    if (supervisor) {
+      const aborted = new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      const watching = new AbortController();
+      void announceDashboard(config, say, AbortSignal.any([signal, watching.signal]));
+      const end = await Promise.race([aborted.then(() => undefined), supervisor.done]);
+      watching.abort();
+      if (end?.kind === "fatal") code = end.code;
+      if (end?.kind === "finished") say("🏁 Every stage finished by itself");
+      if (!end) say("🛑 Stopping (signal received)");
+      await supervisor.stop();
+    }
+  } finally {
+    await supervisor?.stop();
+    if (state.started.length > 0) {
+      const stopped = await stack.down(config, { log: stackLog });
+      say(`📦 Stopped ${stopped.join(", ") || "nothing"}`);
+    }
+  }
+  say(
+    code === 0
+      ? "✅ Pipeline stopped; no stage left running"
+      : `❌ Pipeline stopped (exit ${code})`,
+  );
+  return code;
+}
+
+/** Prints the dashboard URL once `GET /api/health` answers 200. */
+async function announceDashboard(
+  config: Config,
+  say: (line: string) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const url = dashboardUrl(config);
+  const probe = new URL("api/health", url.replace("//localhost:", "//127.0.0.1:"));
+  const headers: HeadersInit = config.dashboard.token
+    ? { authorization: `Bearer ${config.dashboard.token}` }
+    : {};
+  while (!signal.aborted) {
+    try {
+      const response = await fetch(probe, {
+        headers,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]),
+      });
+      await response.body?.cancel();
+      if (response.ok) {
+        const note = config.dashboard.token ? " (add ?token=<DASHBOARD_TOKEN>)" : "";
+        say(`🌐 Dashboard: ${url}${note}`);
+        say("✅ Pipeline running; Ctrl-C to stop");
+        return;
+      }
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(500, signal);
+  }
+}
+
+function prefixedLogger(sink: LineSink, name: string): Logger {
+  const prefix = stagePrefix(name);
+  const stamp = () => new Date().toISOString();
+  return {
+    info: (message) => sink(`${prefix}${stamp()} ${message}`, "stdout"),
+    warn: (message) => sink(`${prefix}${stamp()} ⚠️  ${message}`, "stderr"),
+    error: (message) => sink(`${prefix}${stamp()} ❌ ${message}`, "stderr"),
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * The one screen `deno task status` prints.
+ *
+ * @module
+ */
+
+import type { StatusReport } from "./status_collect.ts";
+import { renderTable } from "./table.ts";
+
+/**
+ * Renders a {@link StatusReport} as text lines.
+ *
+ * @example
+ * ```ts ignore
+ * for (const line of formatStatusReport(await collectStatus(config))) console.log(line);
+ * ```
+ */
+export function formatStatusReport(report: StatusReport): string[] {
+  const { kafka, warehouse, redis } = report;
+  const lines: string[] = [
+    `InstaShop pipeline status${
+      report.namespace ? ` (namespace ${report.namespace})` : ""
+    } at ${report.at}`,
+    "",
+    "Kafka topics",
+  ];
+  if (!kafka.ok) lines.push(`  ❌ ${kafka.error}`);
+  else {
+    lines.push(...indent(renderTable(
+      ["topic", "partitions", "messages", "end offsets"],
+      kafka.topics.map((t) => [
+        t.topic,
+        t.exists ? t.partitions : null,
+        t.exists ? t.messages : null,
+        t.exists ? t.end_offsets.join(" ") : "missing",
+      ]),
+    )));
+    lines.push("", "Consumer groups");
+    lines.push(...indent(renderTable(
+      ["group", "state", "members", "lag", "lag by partition"],
+      kafka.groups.map((g) => [
+        g.group,
+        g.state,
+        g.members,
+        g.lag,
+        g.partitions.filter((p) => p.lag > 0).map((p) => `${p.topic}/${p.partition}:${p.lag}`)
+          .join(" ") || (g.partitions.length > 0 ? "none" : "no offsets committed"),
+      ]),
+    )));
+  }
+
+  lines.push("", `Warehouse (${warehouse.database})`);
+  if (!warehouse.ok) lines.push(`  ❌ ${warehouse.error}`);
+  else if (!warehouse.exists) lines.push("  not created yet: nothing consumed in this namespace");
+  else {
+    lines.push(
+      `  realtime_events ${warehouse.realtime_events.toLocaleString("en-US")} rows, ` +
+        `fact_sales ${warehouse.fact_sales.toLocaleString("en-US")} rows; latest events:`,
+    );
+    lines.push(...indent(renderTable(
+      ["event_id", "event_type", "customer", "timestamp", "processed_at"],
+      warehouse.last_events.map((e) => [
+        e.event_id,
+        e.event_type,
+        e.customer_id,
+        e.timestamp,
+        e.processed_at,
+      ]),
+    )));
+  }
+
+  lines.push("", "Redis metrics");
+  if (!redis.ok) lines.push(`  ❌ ${redis.error}`);
+  else {
+    const totals = Object.entries(redis.totals);
+    lines.push(
+      totals.length === 0
+        ? "  metrics:totals: empty"
+        : `  metrics:totals: ${totals.map(([k, v]) => `${k}=${v}`).join(" ")}`,
+    );
+    lines.push(`  metrics:transactions: ${JSON.stringify(redis.transactions)}`);
+    lines.push(`  metrics:behavior: ${JSON.stringify(redis.behavior)}`);
+    for (const [category, value] of Object.entries(redis.products)) {
+      lines.push(`  metrics:products:${category}: ${JSON.stringify(value)}`);
+    }
+    lines.push(`  metrics:windows: ${redis.windows.count} windows`);
+    for (const w of redis.windows.latest) {
+      const fields = Object.entries(w.fields).map(([k, v]) => `${k}=${v}`).join(" ");
+      lines.push(`    ${w.start}: ${fields}`);
+    }
+    for (const other of redis.other_keys) lines.push(`  ${other.key} (${other.type})`);
+
+    lines.push("", `Heartbeats (stale after ${report.stale_after_s} s)`);
+    lines.push(...indent(renderTable(
+      ["stage", "age s", "state", "pid", "events", "events/s", "dead letters"],
+      redis.heartbeats.map((h) => [
+        h.stage,
+        h.age_s,
+        !h.present ? "never beat" : h.stale ? "STALE" : "ok",
+        h.pid,
+        h.events,
+        h.events_per_s,
+        h.dead_letters,
+      ]),
+    )));
+
+    const deadTopic = kafka.topics.find((t) => t.topic.endsWith("dead_letters"));
+    const bySource = Object.entries(redis.dead_letters.by_source)
+      .map(([k, v]) => `${k}=${v}`).join(" ");
+    lines.push(
+      "",
+      `Dead letters: ${redis.dead_letters.total}${bySource ? ` (${bySource})` : ""}` +
+        (deadTopic?.exists ? `; ${deadTopic.messages} on ${deadTopic.topic}` : ""),
+    );
+  }
+
+  lines.push(
+    "",
+    report.healthy ? "✅ healthy" : `❌ ${report.problems.length} problem(s):`,
+    ...report.problems.map((p) => `  - ${p}`),
+  );
+  return lines;
+}
+
+function indent(lines: string[]): string[] {
+  return lines.map((l) => `  ${l}`);
+}

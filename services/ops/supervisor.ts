@@ -1,0 +1,240 @@
+/**
+ * Runs the stages as child processes: each in its own process group (a
+ * Ctrl-C in the terminal reaches only the supervisor, which then stops them
+ * in order), each output line prefixed with its stage, a crash restarted
+ * with exponential backoff, and a stop that leaves no process behind
+ * (SIGTERM to the group, SIGKILL after a timeout).
+ *
+ * @module
+ */
+
+import { sleep } from "../../lib/retry.ts";
+import { consoleSink, forEachLine, type LineSink, stagePrefix } from "./lines.ts";
+
+/** One supervised child: `argv` follows the `deno` executable. */
+export interface ChildSpec {
+  name: string;
+  argv: string[];
+  /** Commands (argv after `deno`) run once, before the first start, e.g. `["task", "build"]`. */
+  prelude?: string[][];
+}
+
+export interface BackoffOptions {
+  /** First restart delay (default 1 s), doubled per consecutive crash. */
+  initialMs?: number;
+  /** Longest delay (default 30 s). */
+  maxMs?: number;
+  /** A run at least this long resets the delay (default 60 s). */
+  stableMs?: number;
+}
+
+export interface SupervisorOptions {
+  children: ChildSpec[];
+  cwd: string | URL;
+  env: Record<string, string>;
+  sink?: LineSink;
+  backoff?: BackoffOptions;
+  /** How long a stage may take to stop after SIGTERM before SIGKILL (default 10 s). */
+  stopTimeoutMs?: number;
+  execPath?: string;
+}
+
+/** Why the supervisor ended by itself (a stop() ends it too, with `stopped`). */
+export type SupervisorEnd =
+  | { kind: "stopped" }
+  | { kind: "finished" }
+  | { kind: "fatal"; name: string; code: number };
+
+export interface Supervisor {
+  /** Pids of the children running now. */
+  pids(): number[];
+  /** Every pid ever started (tests check that none is left). */
+  allPids(): number[];
+  /** Resolves when every child finished, one failed fatally, or stop() completed. */
+  readonly done: Promise<SupervisorEnd>;
+  /** Stops every child (SIGTERM, then SIGKILL) and waits for their exit. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Exit code of a stage refusing its flags or configuration: restarting cannot help. */
+const FATAL_EXIT_CODE = 2;
+
+/**
+ * The delay before restart number `crashes` (1-based).
+ *
+ * @example
+ * ```ts
+ * import { restartDelay } from "./supervisor.ts";
+ * restartDelay(1); // 1000
+ * restartDelay(3); // 4000
+ * restartDelay(99); // 30000
+ * ```
+ */
+export function restartDelay(
+  crashes: number,
+  { initialMs = 1000, maxMs = 30_000 }: BackoffOptions = {},
+): number {
+  return Math.min(maxMs, initialMs * 2 ** Math.max(0, crashes - 1));
+}
+
+/**
+ * Starts every child at once and keeps them running.
+ *
+ * @example
+ * ```ts ignore
+ * const supervisor = createSupervisor({
+ *   children: [{ name: "produce", argv: taskArgv("produce") }],
+ *   cwd: Deno.cwd(),
+ *   env: Deno.env.toObject(),
+ * });
+ * await supervisor.stop();
+ * ```
+ */
+export function createSupervisor(options: SupervisorOptions): Supervisor {
+  const {
+    children,
+    cwd,
+    env,
+    sink = consoleSink,
+    backoff = {},
+    stopTimeoutMs = 10_000,
+    execPath = Deno.execPath(),
+  } = options;
+  const { stableMs = 60_000 } = backoff;
+  const stopping = new AbortController();
+  const running = new Map<number, { name: string; status: Promise<Deno.CommandStatus> }>();
+  const started: number[] = [];
+  let fatal: SupervisorEnd | undefined;
+  let stopPromise: Promise<void> | undefined;
+  const say = (line: string, stream: "stdout" | "stderr" = "stdout") =>
+    sink(`${stagePrefix("start")}${line}`, stream);
+
+  const runs = children.map((child) => supervise(child));
+  const done = Promise.all(runs).then((): SupervisorEnd =>
+    fatal ?? (stopping.signal.aborted ? { kind: "stopped" } : { kind: "finished" })
+  );
+
+  async function supervise(child: ChildSpec): Promise<void> {
+    let crashes = 0;
+    for (const argv of child.prelude ?? []) {
+      while (!stopping.signal.aborted) {
+        const status = await spawnOnce(child.name, argv);
+        if (status.success || stopping.signal.aborted) break;
+        crashes++;
+        await pause(child.name, `\`deno ${argv.join(" ")}\``, status, crashes);
+      }
+    }
+    while (!stopping.signal.aborted) {
+      const startedAt = Date.now();
+      const status = await spawnOnce(child.name, child.argv, true);
+      if (stopping.signal.aborted) return;
+      if (status.success) {
+        say(`🏁 ${child.name} finished (exit 0); not restarted`);
+        return;
+      }
+      if (status.code === FATAL_EXIT_CODE) {
+        say(`❌ ${child.name} refused its flags or configuration (exit 2); stopping`, "stderr");
+        fatal ??= { kind: "fatal", name: child.name, code: status.code };
+        void stop();
+        return;
+      }
+      crashes = Date.now() - startedAt >= stableMs ? 1 : crashes + 1;
+      await pause(child.name, child.name, status, crashes);
+    }
+  }
+
+  async function pause(name: string, what: string, status: Deno.CommandStatus, crashes: number) {
+    const delay = restartDelay(crashes, backoff);
+    const how = status.signal
+      ? `was killed by ${status.signal}`
+      : `exited with code ${status.code}`;
+    say(
+      `💥 ${what} ${how}; restart #${crashes} of ${name} in ${(delay / 1000).toFixed(1)} s`,
+      "stderr",
+    );
+    await sleep(delay, stopping.signal);
+  }
+
+  async function spawnOnce(
+    name: string,
+    argv: string[],
+    announce = false,
+  ): Promise<Deno.CommandStatus> {
+    const process = new Deno.Command(execPath, {
+      args: argv,
+      cwd,
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      // Its own process group: the terminal's Ctrl-C reaches only the supervisor,
+      // and a stop signals the stage together with anything it spawned.
+      detached: true,
+    }).spawn();
+    const prefix = stagePrefix(name);
+    const pipes = Promise.all([
+      forEachLine(process.stdout, (line) => sink(`${prefix}${line}`, "stdout")),
+      forEachLine(process.stderr, (line) => sink(`${prefix}${line}`, "stderr")),
+    ]);
+    const status = process.status;
+    running.set(process.pid, { name, status });
+    started.push(process.pid);
+    if (announce) say(`▶️  ${name} started (pid ${process.pid})`);
+    if (stopping.signal.aborted) signalGroup(process.pid, "SIGTERM");
+    try {
+      const result = await status;
+      await pipes.catch(() => {});
+      return result;
+    } finally {
+      running.delete(process.pid);
+    }
+  }
+
+  function stop(): Promise<void> {
+    stopPromise ??= (async () => {
+      stopping.abort();
+      const live = [...running.entries()];
+      if (live.length > 0) {
+        say(`🛑 Stopping ${live.map(([pid, c]) => `${c.name} (pid ${pid})`).join(", ")}`);
+      }
+      await Promise.all(live.map(([pid, child]) => stopChild(pid, child)));
+      await Promise.all(runs);
+    })();
+    return stopPromise;
+  }
+
+  async function stopChild(pid: number, child: { name: string; status: Promise<unknown> }) {
+    signalGroup(pid, "SIGTERM");
+    const timeout = new AbortController();
+    const exited = await Promise.race([
+      child.status.then(() => true),
+      sleep(stopTimeoutMs, timeout.signal).then(() => false),
+    ]);
+    timeout.abort();
+    if (exited) {
+      say(`⏹️  ${child.name} stopped`);
+    } else {
+      say(`⚠️  ${child.name} did not stop within ${stopTimeoutMs} ms; sending SIGKILL`, "stderr");
+      signalGroup(pid, "SIGKILL");
+      await child.status;
+    }
+    // Anything the stage spawned and left in its group goes too.
+    signalGroup(pid, "SIGKILL");
+  }
+
+  return {
+    pids: () => [...running.keys()],
+    allPids: () => [...started],
+    done,
+    stop,
+  };
+}
+
+function signalGroup(pid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}

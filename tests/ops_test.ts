@@ -1,0 +1,494 @@
+/**
+ * Operations: the supervisor (prefixes, restarts, clean stop), `deno task
+ * start` end to end, `status` and `verify` against a real namespace.
+ */
+
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { loadConfig } from "../lib/config.ts";
+import { names, REDIS_KEYS } from "../lib/contracts.ts";
+import { createRedis } from "../lib/redis.ts";
+import { sleep } from "../lib/retry.ts";
+import { taskCommand } from "../lib/tasks.ts";
+import { forEachLine, stagePrefix } from "../services/ops/lines.ts";
+import { dashboardUrl, stageChildren } from "../services/ops/start.ts";
+import { heartbeatStatus } from "../services/ops/status_collect.ts";
+import { createSupervisor, restartDelay } from "../services/ops/supervisor.ts";
+import { renderTable } from "../services/ops/table.ts";
+import { type Facts, reconcile } from "../services/ops/verify_checks.ts";
+import { createTestNamespace, runTask, taskArgv } from "./_support.ts";
+
+const ROOT = new URL("..", import.meta.url);
+const slow = { sanitizeResources: false, sanitizeOps: false };
+
+// ------------------------------------------------------------------ pure parts
+
+Deno.test("restartDelay doubles from 1 s up to 30 s", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((n) => restartDelay(n)), [
+    1000,
+    2000,
+    4000,
+    8000,
+    16000,
+    30000,
+    30000,
+  ]);
+  assert.equal(restartDelay(3, { initialMs: 10, maxMs: 25 }), 25);
+});
+
+Deno.test("taskCommand splits a task's prelude from its deno run argv", () => {
+  const tasks = {
+    dashboard: "deno task build && deno run --allow-net=x --allow-read=. services/dashboard/cli.ts",
+    produce: "deno run --no-prompt services/produce/cli.ts",
+    odd: "echo hi && deno run x.ts",
+    shell: "ls",
+  };
+  assert.deepEqual(taskCommand("dashboard", tasks), {
+    prelude: ["build"],
+    argv: ["run", "--allow-net=x", "--allow-read=.", "services/dashboard/cli.ts"],
+  });
+  assert.deepEqual(taskCommand("produce", tasks).prelude, []);
+  assert.throws(() => taskCommand("odd", tasks), /is not `deno task X`/);
+  assert.throws(() => taskCommand("shell", tasks), /does not end in `deno run`/);
+  assert.throws(() => taskCommand("nope", tasks), /Cannot find task nope/);
+  // The test helper still answers the same argv as before.
+  assert.deepEqual(taskArgv("produce"), taskCommand("produce").argv);
+});
+
+Deno.test("stageChildren passes --rate and --duration to the generator only", () => {
+  const children = stageChildren({ rate: "100", duration: "2m" });
+  assert.deepEqual(children.map((c) => c.name), [
+    "generate",
+    "produce",
+    "consume",
+    "aggregate",
+    "dashboard",
+  ]);
+  assert.deepEqual(children[0]!.argv.slice(-4), ["--rate", "100", "--duration", "2m"]);
+  assert.equal(children[1]!.argv.at(-1), "services/produce/cli.ts");
+  assert.deepEqual(children[4]!.prelude, [["task", "--quiet", "build"]]);
+  assert.deepEqual(stageChildren({ generate: false }).map((c) => c.name), [
+    "produce",
+    "consume",
+    "aggregate",
+    "dashboard",
+  ]);
+});
+
+Deno.test("dashboardUrl points a wildcard host at localhost", () => {
+  assert.equal(dashboardUrl(loadConfig({ PORT: "9000" })), "http://127.0.0.1:9000/");
+  assert.equal(dashboardUrl(loadConfig({ HOST: "0.0.0.0" })), "http://localhost:8501/");
+});
+
+Deno.test("heartbeatStatus: stale only for a stage that beat, and beat too long ago", () => {
+  const now = Date.parse("2026-01-01T00:01:00Z");
+  const fresh = heartbeatStatus("consume", { at: "2026-01-01T00:00:50Z", events: "7" }, 15000, now);
+  assert.equal(fresh.stale, false);
+  assert.equal(fresh.age_s, 10);
+  assert.equal(fresh.events, 7);
+  assert.equal(heartbeatStatus("consume", { at: "2026-01-01T00:00:40Z" }, 15000, now).stale, true);
+  assert.equal(heartbeatStatus("consume", { at: "garbage" }, 15000, now).stale, true);
+  const never = heartbeatStatus("generate", {}, 15000, now);
+  assert.equal(never.present, false);
+  assert.equal(never.stale, false);
+});
+
+Deno.test("renderTable aligns columns and right-aligns numbers", () => {
+  assert.deepEqual(renderTable(["check", "n"], [["rows", 1200], ["x", 5]]), [
+    "check  n",
+    "-----  -----",
+    "rows   1,200",
+    "x          5",
+  ]);
+});
+
+function cleanFacts(): Facts {
+  return {
+    source: {
+      transactions: 2,
+      total_cents: 3500,
+      item_rows: 3,
+      units: 4,
+      item_revenue_cents: 3500,
+      categories: {
+        Books: { units: 3, revenue_cents: 1500 },
+        Toys: { units: 1, revenue_cents: 2000 },
+      },
+      behavior: { search: 2, add_to_cart: 1, page_view: 1 },
+    },
+    topics: {
+      transactions: 2,
+      userBehavior: 4,
+      searches: 2,
+      cartEvents: 1,
+      transactionItems: 3,
+    },
+    warehouse: {
+      events: { transaction: 2, search: 2, add_to_cart: 1, page_view: 1 },
+      sales_rows: 3,
+      sales_units: 4,
+      sales_revenue_cents: 3500,
+      categories: {
+        Books: { units: 3, revenue_cents: 1500 },
+        Toys: { units: 1, revenue_cents: 2000 },
+      },
+    },
+    redis: {
+      totals: {
+        events: 6,
+        transaction_count: 2,
+        revenue_cents: 3500,
+        items_sold: 4,
+        late_events: 1,
+        "behavior:search": 2,
+        "behavior:add_to_cart": 1,
+        "behavior:page_view": 1,
+        "category:Books:units": 3,
+        "category:Books:revenue_cents": 1500,
+        "category:Toys:units": 1,
+        "category:Toys:revenue_cents": 2000,
+      },
+      windowSums: {
+        events: 5,
+        transaction_count: 2,
+        revenue_cents: 3500,
+        items_sold: 4,
+        "behavior:search": 1,
+        "behavior:add_to_cart": 1,
+        "behavior:page_view": 1,
+        "category:Books:units": 3,
+        "category:Books:revenue_cents": 1500,
+        "category:Toys:units": 1,
+        "category:Toys:revenue_cents": 2000,
+        final: 3,
+      },
+      late: { events: 1, "behavior:search": 1 },
+    },
+  };
+}
+
+Deno.test("reconcile agrees on consistent facts and names each difference", () => {
+  const checks = reconcile(cleanFacts());
+  assert.deepEqual(checks.filter((c) => !c.ok), []);
+  assert.ok(checks.length > 30);
+
+  const lost = cleanFacts();
+  lost.warehouse.events.search = 1;
+  assert.deepEqual(reconcile(lost).filter((c) => !c.ok).map((c) => c.check), [
+    "warehouse realtime_events: search",
+  ]);
+
+  const doubled = cleanFacts();
+  doubled.redis.totals.revenue_cents = 7000;
+  assert.deepEqual(reconcile(doubled).filter((c) => !c.ok), [
+    { check: "redis totals: revenue_cents", expected: 3500, actual: 7000, ok: false },
+    {
+      check: "redis windows + late = totals: revenue_cents",
+      expected: 7000,
+      actual: 3500,
+      ok: false,
+    },
+  ]);
+
+  const stray = cleanFacts();
+  stray.redis.totals["category:Ghosts:units"] = 1;
+  stray.topics.searches = 3;
+  assert.deepEqual(reconcile(stray).filter((c) => !c.ok).map((c) => c.check), [
+    "kafka searches: distinct event ids",
+    "redis totals: category:Ghosts:units",
+    "redis windows + late = totals: category:Ghosts:units",
+  ]);
+});
+
+// ------------------------------------------------------------------ supervisor
+
+function evalChild(name: string, code: string) {
+  return { name, argv: ["eval", code] };
+}
+
+function alive(pid: number): boolean {
+  try {
+    // Signal 0 is not exposed; /proc answers the same question on Linux.
+    return Deno.statSync(`/proc/${pid}`).isDirectory &&
+      !Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(what: string, ms: number, test: () => boolean | Promise<boolean>) {
+  const deadline = Date.now() + ms;
+  while (!(await test())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+Deno.test(
+  "supervisor prefixes lines, restarts a crash with backoff, and stops every child",
+  slow,
+  async () => {
+    const lines: string[] = [];
+    const supervisor = createSupervisor({
+      children: [
+        evalChild("crasher", 'console.log("up"); console.error("going down"); Deno.exit(3)'),
+        evalChild("steady", 'console.log("steady up"); setInterval(() => {}, 1000)'),
+        // Ignores SIGTERM: must be SIGKILLed after the stop timeout.
+        evalChild(
+          "stubborn",
+          'Deno.addSignalListener("SIGTERM", () => console.log("ignoring")); console.log("ready"); setInterval(() => {}, 1000)',
+        ),
+      ],
+      cwd: ROOT,
+      env: Deno.env.toObject(),
+      sink: (line) => lines.push(line),
+      backoff: { initialMs: 100, maxMs: 400 },
+      stopTimeoutMs: 1500,
+    });
+    try {
+      await waitFor(
+        "two restarts",
+        30_000,
+        () => lines.filter((l) => l.includes("restart #")).length >= 2,
+      );
+      await waitFor(
+        "every child up",
+        30_000,
+        () =>
+          lines.includes(`${stagePrefix("steady")}steady up`) &&
+          lines.includes(`${stagePrefix("stubborn")}ready`),
+      );
+      assert.ok(lines.includes(`${stagePrefix("crasher")}up`));
+      assert.ok(lines.includes(`${stagePrefix("crasher")}going down`));
+      assert.ok(
+        lines.some((l) =>
+          /^\[start\] +💥 crasher exited with code 3; restart #1 of crasher in 0\.1 s$/.test(l)
+        ),
+        lines.join("\n"),
+      );
+      assert.ok(lines.some((l) => /restart #2 of crasher in 0\.2 s/.test(l)));
+    } finally {
+      await supervisor.stop();
+    }
+    assert.deepEqual(await supervisor.done, { kind: "stopped" });
+    assert.deepEqual(supervisor.pids(), []);
+    const all = supervisor.allPids();
+    assert.ok(all.length >= 4);
+    for (const pid of all) {
+      assert.equal(alive(pid), false, `pid ${pid} is still alive`);
+    }
+    assert.ok(
+      lines.some((l) => l.includes("stubborn did not stop within 1500 ms; sending SIGKILL")),
+    );
+    assert.ok(lines.some((l) => l.includes("steady stopped")));
+  },
+);
+
+Deno.test(
+  "supervisor stops everything when a stage refuses its configuration (exit 2)",
+  slow,
+  async () => {
+    const lines: string[] = [];
+    const supervisor = createSupervisor({
+      children: [
+        evalChild("bad", "Deno.exit(2)"),
+        evalChild("steady", 'console.log("steady up"); setInterval(() => {}, 1000)'),
+      ],
+      cwd: ROOT,
+      env: Deno.env.toObject(),
+      sink: (line) => lines.push(line),
+    });
+    assert.deepEqual(await supervisor.done, { kind: "fatal", name: "bad", code: 2 });
+    for (const pid of supervisor.allPids()) assert.equal(alive(pid), false);
+    assert.ok(lines.some((l) => l.includes("bad refused its flags or configuration (exit 2)")));
+  },
+);
+
+// ------------------------------------------------------------------ end to end
+
+async function countRows(url: string, table: string): Promise<number> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql.unsafe(`select count(*)::int as n from ${table}`);
+    return row!.n as number;
+  } catch {
+    return 0;
+  } finally {
+    await sql.end();
+  }
+}
+
+Deno.test(
+  "start runs the pipeline end to end, answers on the dashboard and stops clean",
+  slow,
+  async () => {
+    const ns = await createTestNamespace("ops_start");
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...taskArgv("start"), "--rate", "100"],
+      cwd: ROOT,
+      env: { ...ns.env, PORT: String(port) },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out: string[] = [];
+    const pipes = Promise.all([
+      forEachLine(child.stdout, (l) => out.push(l)),
+      forEachLine(child.stderr, (l) => out.push(l)),
+    ]);
+    let status: Deno.CommandStatus | undefined;
+    try {
+      const startedAt = Date.now();
+      await waitFor(
+        "the dashboard URL",
+        60_000,
+        () => out.some((l) => l.includes("🌐 Dashboard:")),
+      );
+      assert.ok(out.some((l) => l.includes(`http://127.0.0.1:${port}/`)));
+      await waitFor(
+        "events in the warehouse",
+        60_000 - (Date.now() - startedAt),
+        async () => await countRows(ns.config.databases.dwh, "realtime_events") > 0,
+      );
+      const health = await fetch(`http://127.0.0.1:${port}/api/health`);
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+      for (const stage of ["generate", "produce", "consume", "aggregate", "dashboard"]) {
+        assert.ok(
+          out.some((l) => l.startsWith(`[${stage}]`)),
+          `no line from ${stage}`,
+        );
+      }
+      child.kill("SIGTERM");
+      status = await child.status;
+      await pipes;
+    } finally {
+      if (!status) {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+      const pids = out.flatMap((l) =>
+        [...l.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1]))
+      );
+      for (const pid of pids) if (alive(pid)) Deno.kill(-pid, "SIGKILL");
+      await ns.cleanup();
+    }
+    const text = out.join("\n");
+    assert.equal(status.code, 0, text);
+    const pids = [...text.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length >= 5, true, text);
+    for (const pid of pids) assert.equal(alive(pid), false, `stage pid ${pid} outlived start`);
+    assert.match(text, /every service was already running/);
+    assert.doesNotMatch(text, /Stopped .*(Kafka|Redis|PostgreSQL)/);
+    assert.match(text, /no stage left running/);
+  },
+);
+
+Deno.test(
+  "verify passes on a clean run and names an injected loss and double count",
+  slow,
+  async () => {
+    const ns = await createTestNamespace("ops_verify", { topics: true });
+    try {
+      for (
+        const [task, args] of [
+          ["generate", ["--count", "400", "--rate", "0", "--seed", "8"]],
+          ["produce", ["--drain"]],
+          ["consume", ["--drain"]],
+          ["aggregate", ["--drain"]],
+        ] as const
+      ) {
+        const result = await runTask(task, [...args], ns.env);
+        assert.equal(result.code, 0, `${task}: ${result.stderr}`);
+      }
+
+      const clean = await runTask("verify", ["--json"], ns.env);
+      assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+      const report = JSON.parse(clean.stdout) as {
+        ok: boolean;
+        checks: { check: string; ok: boolean }[];
+      };
+      assert.equal(report.ok, true);
+      assert.ok(report.checks.every((c) => c.ok));
+      const table = await runTask("verify", [], ns.env);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /check +expected +actual +ok/);
+      assert.match(table.stdout, /✅ all \d+ checks agree/);
+
+      const status = await runTask("status", ["--json"], ns.env);
+      const parsed = JSON.parse(status.stdout) as { warehouse: { realtime_events: number } };
+      assert.ok(parsed.warehouse.realtime_events > 0);
+
+      // Loss: one warehouse row deleted.
+      const sql = postgres(ns.config.databases.dwh, { max: 1, onnotice: () => {} });
+      try {
+        const [row] = await sql`delete from realtime_events where event_id = (
+        select event_id from realtime_events where event_type = 'transaction' limit 1) returning *`;
+        assert.ok(row);
+        const lost = await runTask("verify", [], ns.env);
+        assert.equal(lost.code, 1, lost.stdout);
+        assert.match(lost.stdout, /warehouse realtime_events: transaction +\S+ +\S+ +DIFFERS/);
+        assert.match(lost.stderr, /1 of \d+ checks differ: warehouse realtime_events: transaction/);
+        await sql`insert into realtime_events ${sql(row)}`;
+      } finally {
+        await sql.end();
+      }
+
+      // Double count: a Redis total changed.
+      const redis = createRedis(ns.config);
+      try {
+        await redis.hincrby(names(ns.namespace).redis(REDIS_KEYS.totals), "transaction_count", 1);
+      } finally {
+        redis.disconnect();
+      }
+      const doubled = await runTask("verify", ["--json"], ns.env);
+      assert.equal(doubled.code, 1);
+      const failed = (JSON.parse(doubled.stdout) as { checks: { check: string; ok: boolean }[] })
+        .checks.filter((c) => !c.ok).map((c) => c.check);
+      assert.deepEqual(failed, [
+        "redis totals: transaction_count",
+        "redis windows + late = totals: transaction_count",
+      ]);
+    } finally {
+      await ns.cleanup();
+    }
+  },
+);
+
+Deno.test("status exits 1 and names a stage whose heartbeat is stale", slow, async () => {
+  const ns = await createTestNamespace("ops_status", { topics: true });
+  const redis = createRedis(ns.config);
+  try {
+    const n = names(ns.namespace);
+    await redis.hset(n.heartbeat("consume"), {
+      stage: "consume",
+      pid: "1",
+      at: new Date(Date.now() - 60_000).toISOString(),
+      events: "5",
+      events_per_s: "0",
+      dead_letters: "0",
+      detail: "{}",
+    });
+    await redis.hset(n.heartbeat("aggregate"), { at: new Date().toISOString(), events: "5" });
+    const result = await runTask("status", ["--json"], ns.env);
+    assert.equal(result.code, 1, result.stderr);
+    const report = JSON.parse(result.stdout) as {
+      healthy: boolean;
+      problems: string[];
+      kafka: { topics: { topic: string; partitions: number }[] };
+    };
+    assert.equal(report.healthy, false);
+    assert.equal(report.problems.length, 1);
+    assert.match(report.problems[0]!, /^consume: last heartbeat 6\d(\.\d)? s ago/);
+    assert.equal(report.kafka.topics.find((t) => t.topic === n.topics.transactions)?.partitions, 6);
+    const text = await runTask("status", [], ns.env);
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /consume +6\d(\.\d)? +STALE/);
+    assert.match(text.stdout, /aggregate +\d(\.\d)? +ok/);
+  } finally {
+    redis.disconnect();
+    await ns.cleanup();
+  }
+});
