@@ -1,0 +1,60 @@
+/**
+ * `deno task start`: the whole pipeline in one command. See docs/operations.md.
+ *
+ * @module
+ */
+
+import { durationFlag, numberFlag, parseFlags, runMain, UsageError } from "./lib/cli.ts";
+import { loadConfig } from "./lib/config.ts";
+import { validateNamespace } from "./lib/contracts.ts";
+import { runPipeline } from "./services/ops/start.ts";
+import { stackDown, stackUp, startedBy } from "./services/stack/mod.ts";
+
+await runMain(async (signal) => {
+  const flags = parseFlags(
+    "start",
+    "Bring the stack up and run generate, produce, consume, aggregate and dashboard, supervised.",
+    Deno.args,
+    {
+      rate: { type: "string", help: "generator events per second (0 = as fast as possible)" },
+      duration: { type: "string", help: "how long the generator runs, e.g. 10m" },
+      "no-generate": { type: "boolean", help: "run every stage but the generator" },
+      brokers: { type: "string", help: "Kafka brokers to start when none answer: 1 or 3" },
+      namespace: { type: "string", help: "pipeline namespace (default PIPELINE_NAMESPACE)" },
+    },
+  );
+  if (flags.rate !== undefined) numberFlag("rate", flags.rate, 0);
+  if (flags.duration !== undefined) durationFlag("duration", flags.duration);
+  const brokers = flags.brokers === undefined ? undefined : numberFlag("brokers", flags.brokers, 1);
+  if (brokers !== undefined && brokers !== 1 && brokers !== 3) {
+    throw new UsageError(`Cannot use --brokers as 1 or 3: current value is "${flags.brokers}"`);
+  }
+  const env = Deno.env.toObject();
+  if (flags.namespace !== undefined) {
+    const problem = validateNamespace(flags.namespace);
+    if (problem) {
+      throw new UsageError(
+        `Cannot use --namespace as ${problem}: current value is "${flags.namespace}"`,
+      );
+    }
+    env.PIPELINE_NAMESPACE = flags.namespace;
+  }
+  const config = loadConfig(env);
+  // A closed terminal stops the pipeline like Ctrl-C does, instead of orphaning the stages.
+  Deno.addSignalListener("SIGHUP", () => Deno.kill(Deno.pid, "SIGTERM"));
+
+  return await runPipeline({
+    config,
+    env,
+    signal,
+    stack: {
+      up: async (c, options) => ({ started: startedBy(await stackUp(c, options)) }),
+      down: stackDown,
+    },
+  }, {
+    rate: flags.rate,
+    duration: flags.duration,
+    generate: !flags["no-generate"],
+    brokers,
+  });
+});
