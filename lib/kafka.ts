@@ -114,16 +114,43 @@ export async function ensureTopics(
       ? [{ name: "min.insync.replicas", value: String(minInsyncReplicas) }]
       : []),
   ];
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: missing.map((topic) => ({
-      topic,
-      numPartitions: topic === n.topics.deadLetters ? 1 : partitions,
-      replicationFactor,
-      configEntries,
-    })),
-  });
+  try {
+    // kafkajs' own waitForLeaders fails at random with UNKNOWN_TOPIC_OR_PARTITION
+    // right after creation; we poll metadata ourselves instead.
+    await admin.createTopics({
+      waitForLeaders: false,
+      topics: missing.map((topic) => ({
+        topic,
+        numPartitions: topic === n.topics.deadLetters ? 1 : partitions,
+        replicationFactor,
+        configEntries,
+      })),
+    });
+  } catch (error) {
+    // Another process created them between our list and our create.
+    if ((error as { type?: string }).type !== "TOPIC_ALREADY_EXISTS") throw error;
+  }
+  await waitForLeaders(admin, missing);
   return missing;
+}
+
+/** Polls metadata until every partition of `topics` has a leader (or 30 s pass). */
+export async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      const ready = meta.length === topics.length &&
+        meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      if (ready) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Cannot use topics ${topics.join(", ")}: no leader after 30 s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** Deletes every topic of `namespace` (tests clean up with this). */
