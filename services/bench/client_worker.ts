@@ -2,7 +2,7 @@
  * One client-comparison run in its own process (so that the two clients never
  * share a heap, a JIT or a GC): `deno run ... client_worker.ts <client>
  * <produce|consume> <topic> <count> [batch inflight | group]`. Prints one JSON
- * line: the {@link ClientTiming} plus the process' peak RSS.
+ * line: the {@link ClientTiming}; the parent samples the process' peak RSS.
  *
  * @module
  */
@@ -18,7 +18,6 @@ import {
   producePlatformatic,
 } from "./client_runs.ts";
 import { sampleMessages } from "./payload.ts";
-import { selfPeakRssMb } from "./rss.ts";
 
 await runMain(async () => {
   const [client, path, topic, countRaw, a, b] = Deno.args;
@@ -48,5 +47,5 @@ await runMain(async () => {
       ? await consumeKafkajs(config, run)
       : await consumePlatformatic(config, run);
   }
-  console.log(JSON.stringify({ client, path, ...timing, peak_rss_mb: await selfPeakRssMb() }));
+  console.log(JSON.stringify({ client, path, ...timing }));
 });

@@ -10,6 +10,7 @@
 import type { BenchNamespace } from "./namespace.ts";
 import { createExtraTopic } from "./namespace.ts";
 import { median, rate, round } from "./stats.ts";
+import { watchRss } from "./rss.ts";
 import type { ClientName, ClientTiming } from "./client_runs.ts";
 
 export interface ClientCase {
@@ -41,7 +42,7 @@ const SHAPES = [
 type WorkerResult = ClientTiming & { peak_rss_mb?: number };
 
 async function worker(ns: BenchNamespace, args: string[]): Promise<WorkerResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--no-prompt",
@@ -56,7 +57,12 @@ async function worker(ns: BenchNamespace, args: string[]): Promise<WorkerResult>
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  const rss = watchRss(child.pid);
+  const outputP = child.output();
+  await child.status;
+  const peak = await rss.stop();
+  const out = await outputP;
   const text = new TextDecoder();
   const line = text.decode(out.stdout).trim().split("\n").at(-1) ?? "";
   if (!out.success || !line.startsWith("{")) {
@@ -66,7 +72,7 @@ async function worker(ns: BenchNamespace, args: string[]): Promise<WorkerResult>
       }`,
     );
   }
-  return JSON.parse(line) as WorkerResult;
+  return { ...(JSON.parse(line) as ClientTiming), peak_rss_mb: peak };
 }
 
 /**

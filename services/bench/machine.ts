@@ -1,0 +1,31 @@
+/**
+ * The machine a run measured: cores, memory and CPU model from Linux' /proc
+ * (no --allow-sys needed), and the Deno version.
+ *
+ * @module
+ */
+
+import type { Machine } from "./report.ts";
+
+/** Parses /proc/cpuinfo and /proc/meminfo texts (pure, for tests). */
+export function parseMachine(cpuinfo: string, meminfo: string, nproc: number): Omit<
+  Machine,
+  "os" | "deno"
+> {
+  const cpu = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? "unknown";
+  const kb = Number(meminfo.match(/^MemTotal:\s+(\d+) kB/m)?.[1] ?? 0);
+  return { nproc, memory_gb: Math.round((kb / 1024 / 1024) * 10) / 10, cpu };
+}
+
+export async function describeMachine(): Promise<Machine> {
+  const read = (path: string) => Deno.readTextFile(path).catch(() => "");
+  return {
+    ...parseMachine(
+      await read("/proc/cpuinfo"),
+      await read("/proc/meminfo"),
+      navigator.hardwareConcurrency,
+    ),
+    os: `${Deno.build.os} ${Deno.build.arch}`,
+    deno: Deno.version.deno,
+  };
+}

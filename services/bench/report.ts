@@ -1,0 +1,285 @@
+/**
+ * The report: raw measurements in, the JSON of issue 9 out (rates rounded,
+ * ratios computed, targets checked). Pure, so the shape is unit-tested.
+ *
+ * @module
+ */
+
+import type { CopyAnchorResult, KafkaAnchors } from "./anchors.ts";
+import type { ClientComparison } from "./clients.ts";
+import type { FreshnessSample } from "./freshness.ts";
+import { rate, ratio, round, summarize } from "./stats.ts";
+
+export interface Machine {
+  nproc: number;
+  memory_gb: number;
+  cpu: string;
+  os: string;
+  deno: string;
+}
+
+/** One timed run of a stage process. */
+export interface StageRun {
+  /** Source events (transactions + behaviour rows) the run handled. */
+  events: number;
+  wallMs: number;
+  /** Wall time of the same command with nothing to do (process start, connect, group join). */
+  idleMs?: number;
+  peakRssMb: number;
+}
+
+export interface Measurements {
+  machine: Machine;
+  namespace: string;
+  options: { events: number; rate: number; seconds: number };
+  generate: StageRun;
+  produce: StageRun & { messages: number };
+  consume: StageRun & { rows: number };
+  aggregate: StageRun;
+  endToEnd: { events: number; ms: number };
+  steady?: {
+    targetRate: number;
+    seconds: number;
+    events: number;
+    generateMs: number;
+    redis: FreshnessSample;
+    sse?: FreshnessSample;
+    updates: number;
+    frames: number;
+    /** Peak RSS of the long-running stage processes (e2e + steady). */
+    rss: Record<"produce" | "consume" | "aggregate" | "dashboard", number>;
+  };
+  anchors: { kafka?: KafkaAnchors; copy?: CopyAnchorResult };
+  reconcile: Reconcile;
+  clients?: ClientComparison;
+}
+
+/** Counts that must agree for the numbers to mean anything. */
+export interface Reconcile {
+  generated: number;
+  transactions: number;
+  behavior: number;
+  /** Messages on transactions + user_behavior (one per event). */
+  published_events: number;
+  warehouse_rows: number;
+  metrics_events: number;
+  ok: boolean;
+}
+
+export interface StageReport {
+  events_per_s: number;
+  peak_rss_mb: number;
+  events: number;
+  seconds: number;
+  /** Rate over the whole process life, start-up included. */
+  wall_events_per_s: number;
+  startup_seconds: number | null;
+}
+
+export interface FreshnessReport {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  max: number | null;
+  samples: number;
+  unseen: number;
+}
+
+export interface Target {
+  name: string;
+  value: number | null;
+  target: number;
+  /** "min": value must be >= target; "max": value must be < target. */
+  kind: "min" | "max";
+  met: boolean;
+}
+
+export interface BenchReport {
+  stages: {
+    generate: StageReport;
+    produce: StageReport & {
+      messages: number;
+      messages_per_s: number;
+      ratio_vs_kafka_perf: number | null;
+    };
+    consume: StageReport & { ratio_vs_copy: number | null };
+    aggregate: StageReport;
+  };
+  end_to_end: { events_per_s: number; events: number; seconds: number };
+  freshness_ms: FreshnessReport;
+  freshness_sse_ms: FreshnessReport | null;
+  steady: {
+    target_rate: number;
+    achieved_rate: number;
+    seconds: number;
+    events: number;
+    updates: number;
+    sse_frames: number;
+    peak_rss_mb: Record<string, number>;
+  } | null;
+  anchors: {
+    kafka_producer_perf: { events_per_s: number; message_bytes: number; p99_ms: number } | null;
+    kafka_consumer_perf: { events_per_s: number; fetch_events_per_s: number } | null;
+    copy: { events_per_s: number; rows: number } | null;
+  };
+  reconcile: Reconcile;
+  targets: Target[];
+  machine: Machine;
+  namespace: string;
+  options: Measurements["options"];
+  clients?: ClientComparison;
+}
+
+function stage(run: StageRun): StageReport {
+  const workMs = run.idleMs !== undefined && run.wallMs - run.idleMs > 0
+    ? run.wallMs - run.idleMs
+    : run.wallMs;
+  return {
+    events_per_s: round(rate(run.events, workMs)) ?? 0,
+    peak_rss_mb: round(run.peakRssMb, 1) ?? 0,
+    events: run.events,
+    seconds: round(workMs / 1000, 2) ?? 0,
+    wall_events_per_s: round(rate(run.events, run.wallMs)) ?? 0,
+    startup_seconds: run.idleMs === undefined ? null : round(run.idleMs / 1000, 2),
+  };
+}
+
+function freshness(sample: FreshnessSample): FreshnessReport {
+  const s = summarize(sample.latencies);
+  return {
+    p50: round(s.p50),
+    p95: round(s.p95),
+    p99: round(s.p99),
+    max: round(s.max),
+    samples: s.count,
+    unseen: sample.unseen,
+  };
+}
+
+const EMPTY_FRESHNESS: FreshnessReport = {
+  p50: null,
+  p95: null,
+  p99: null,
+  max: null,
+  samples: 0,
+  unseen: 0,
+};
+
+/**
+ * Builds the report. Produce's ratio compares messages/s (ours counts every
+ * message it published, subset topics included) with ProducerPerformance's
+ * records/s; consume's compares warehouse rows/s with COPY rows/s.
+ */
+export function buildReport(m: Measurements): BenchReport {
+  const produce = stage(m.produce);
+  const messagesPerS = round(rate(m.produce.messages, produce.seconds * 1000)) ?? 0;
+  const consume = stage(m.consume);
+  const kafka = m.anchors.kafka;
+  const copy = m.anchors.copy;
+  const aggregate = stage(m.aggregate);
+  const endToEnd = {
+    events_per_s: round(rate(m.endToEnd.events, m.endToEnd.ms)) ?? 0,
+    events: m.endToEnd.events,
+    seconds: round(m.endToEnd.ms / 1000, 2) ?? 0,
+  };
+  const fresh = m.steady ? freshness(m.steady.redis) : EMPTY_FRESHNESS;
+  const report: BenchReport = {
+    stages: {
+      generate: stage(m.generate),
+      produce: {
+        ...produce,
+        messages: m.produce.messages,
+        messages_per_s: messagesPerS,
+        ratio_vs_kafka_perf: ratio(messagesPerS, kafka?.producer_perf.records_per_s),
+      },
+      consume: { ...consume, ratio_vs_copy: ratio(consume.events_per_s, copy?.events_per_s) },
+      aggregate,
+    },
+    end_to_end: endToEnd,
+    freshness_ms: fresh,
+    freshness_sse_ms: m.steady?.sse ? freshness(m.steady.sse) : null,
+    steady: m.steady
+      ? {
+        target_rate: m.steady.targetRate,
+        achieved_rate: round(rate(m.steady.events, m.steady.generateMs)) ?? 0,
+        seconds: m.steady.seconds,
+        events: m.steady.events,
+        updates: m.steady.updates,
+        sse_frames: m.steady.frames,
+        peak_rss_mb: Object.fromEntries(
+          Object.entries(m.steady.rss).map(([k, v]) => [k, round(v, 1) ?? 0]),
+        ),
+      }
+      : null,
+    anchors: {
+      kafka_producer_perf: kafka
+        ? {
+          events_per_s: round(kafka.producer_perf.records_per_s) ?? 0,
+          message_bytes: kafka.message_bytes,
+          p99_ms: kafka.producer_perf.p99_ms,
+        }
+        : null,
+      kafka_consumer_perf: kafka
+        ? {
+          events_per_s: round(kafka.consumer_perf.records_per_s) ?? 0,
+          fetch_events_per_s: round(kafka.consumer_perf.fetch_records_per_s) ?? 0,
+        }
+        : null,
+      copy: copy ? { events_per_s: copy.events_per_s, rows: copy.rows } : null,
+    },
+    reconcile: m.reconcile,
+    targets: [],
+    machine: m.machine,
+    namespace: m.namespace,
+    options: m.options,
+    ...(m.clients ? { clients: m.clients } : {}),
+  };
+  report.targets = targets(report);
+  return report;
+}
+
+/** Issue 9's targets for this 2-core machine. */
+export function targets(r: BenchReport): Target[] {
+  const min = (name: string, value: number | null, target: number): Target => ({
+    name,
+    value,
+    target,
+    kind: "min",
+    met: value !== null && value >= target,
+  });
+  const max = (name: string, value: number | null, target: number): Target => ({
+    name,
+    value,
+    target,
+    kind: "max",
+    met: value !== null && value < target,
+  });
+  return [
+    min("end-to-end catch-up events/s", r.end_to_end.events_per_s, 20_000),
+    min("generate events/s", r.stages.generate.events_per_s, 20_000),
+    min("produce messages/s", r.stages.produce.messages_per_s, 30_000),
+    min("produce / ProducerPerformance", r.stages.produce.ratio_vs_kafka_perf, 0.5),
+    min("consume events/s", r.stages.consume.events_per_s, 20_000),
+    min("consume / COPY", r.stages.consume.ratio_vs_copy, 0.5),
+    min("aggregate events/s", r.stages.aggregate.events_per_s, 50_000),
+    max("freshness p99 ms (Redis)", r.freshness_ms.p99, 1000),
+  ];
+}
+
+/** The issue's required shape, for the smoke test: every path that must exist. */
+export const REQUIRED_PATHS = [
+  "stages.generate.events_per_s",
+  "stages.generate.peak_rss_mb",
+  "stages.produce.events_per_s",
+  "stages.produce.peak_rss_mb",
+  "stages.produce.ratio_vs_kafka_perf",
+  "stages.consume.events_per_s",
+  "stages.consume.peak_rss_mb",
+  "stages.consume.ratio_vs_copy",
+  "stages.aggregate.events_per_s",
+  "stages.aggregate.peak_rss_mb",
+  "end_to_end.events_per_s",
+  "freshness_ms.p50",
+  "freshness_ms.p95",
+  "freshness_ms.p99",
+] as const;

@@ -1,0 +1,154 @@
+/**
+ * One benchmark run, phase by phase, in its own namespace: warm-up,
+ * catch-up per stage, the anchors on the same data, the running pipeline end
+ * to end, and steady state with freshness. Returns raw measurements; the
+ * report is built from them.
+ *
+ * @module
+ */
+
+import { connect } from "../../lib/db.ts";
+import { runCopyAnchor, runKafkaAnchors } from "./anchors.ts";
+import { catchUp, generateArgs, warmUp } from "./catchup.ts";
+import { exportWarehouseLines } from "./copy_anchor.ts";
+import { publishedMessages, reconcile } from "./counts.ts";
+import { describeMachine } from "./machine.ts";
+import type { BenchNamespace } from "./namespace.ts";
+import type { SampleMessage } from "./payload.ts";
+import type { Progress } from "./progress.ts";
+import type { Measurements } from "./report.ts";
+import { runStage, type StageProcess } from "./stage_process.ts";
+import { endToEnd, freePort, startDashboard, startPipeline, steadyState } from "./steady.ts";
+
+export interface BenchOptions {
+  events: number;
+  rate: number;
+  seconds: number;
+  anchors: boolean;
+  sse: boolean;
+}
+
+/** Runs every phase; `signal` stops the stage processes and ends the run. */
+export async function runBench(
+  ns: BenchNamespace,
+  options: BenchOptions,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<Measurements> {
+  const { env, config } = ns;
+  const machine = await describeMachine();
+  await warmUp(env, progress);
+  const caught = await catchUp(env, options.events, progress);
+  const afterCatchUp = await reconcile(config);
+  const messages = publishedMessages(afterCatchUp.topics);
+
+  const anchors: Measurements["anchors"] = {};
+  if (options.anchors) {
+    const dwh = connect(config.databases.dwh, { max: 1 });
+    try {
+      const lines = await exportWarehouseLines(dwh);
+      progress.update(`anchor: COPY ${lines.length} warehouse rows`);
+      anchors.copy = await runCopyAnchor(dwh, lines);
+      progress.note(`COPY: ${anchors.copy.rows} rows at ${anchors.copy.events_per_s}/s`);
+      progress.update(`anchor: ProducerPerformance + ConsumerPerformance, ${messages} messages`);
+      anchors.kafka = await runKafkaAnchors(ns, {
+        records: messages,
+        messages: payloadsOf(lines, 20_000),
+        signal,
+      });
+      progress.note(
+        `ProducerPerformance: ${anchors.kafka.producer_perf.records_per_s}/s; ` +
+          `ConsumerPerformance: ${anchors.kafka.consumer_perf.records_per_s}/s`,
+      );
+    } finally {
+      await dwh.end({ timeout: 2 });
+    }
+  }
+
+  progress.update(`end to end: generating a second backlog of ${options.events}`);
+  await runStage("generate", generateArgs(options.events, { seed: 10 }), env);
+  const target = afterCatchUp.generated + options.events;
+  const pipeline = startPipeline(env);
+  let dashboard: StageProcess | undefined;
+  const onAbort = () => void pipeline.stop();
+  signal.addEventListener("abort", onAbort, { once: true });
+  let rss: Record<string, number> = {};
+  let steady: Measurements["steady"];
+  let e2e: { ms: number };
+  try {
+    e2e = await endToEnd(config, pipeline, { target, progress, signal });
+    progress.note(`end to end: ${options.events} events in ${(e2e.ms / 1000).toFixed(2)} s`);
+    let sseUrl: string | undefined;
+    if (options.sse) {
+      const port = freePort();
+      dashboard = await startDashboard(env, port);
+      sseUrl = `http://127.0.0.1:${port}/api/stream`;
+    }
+    const result = await steadyState(config, env, pipeline, {
+      rate: options.rate,
+      seconds: options.seconds,
+      sseUrl,
+      progress,
+      signal,
+    });
+    steady = {
+      targetRate: options.rate,
+      seconds: options.seconds,
+      ...result,
+      rss: { produce: 0, consume: 0, aggregate: 0, dashboard: 0 },
+    };
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    progress.update("stopping the stages");
+    rss = await pipeline.stop();
+    if (dashboard) rss.dashboard = (await dashboard.stop()).peakRssMb;
+  }
+  if (steady) {
+    steady.rss = {
+      produce: rss.produce ?? 0,
+      consume: rss.consume ?? 0,
+      aggregate: rss.aggregate ?? 0,
+      dashboard: rss.dashboard ?? 0,
+    };
+  }
+  progress.update("reconciling counts");
+  const final = await reconcile(config);
+  const { topics: _topics, ...counts } = final;
+  const peak = (stage: "produce" | "consume" | "aggregate") =>
+    Math.max(caught.drains[stage].peakRssMb, rss[stage] ?? 0);
+  return {
+    machine,
+    namespace: ns.namespace,
+    options: { events: options.events, rate: options.rate, seconds: options.seconds },
+    generate: caught.generate,
+    produce: { ...caught.drains.produce, messages, peakRssMb: peak("produce") },
+    consume: {
+      ...caught.drains.consume,
+      rows: afterCatchUp.warehouse_rows,
+      peakRssMb: peak("consume"),
+    },
+    aggregate: { ...caught.drains.aggregate, peakRssMb: peak("aggregate") },
+    endToEnd: { events: options.events, ms: e2e.ms },
+    steady,
+    anchors,
+    reconcile: counts,
+  };
+}
+
+/**
+ * Message bodies for ProducerPerformance: the warehouse payloads, compacted
+ * back to the producer's JSON (jsonb's text form adds spaces), at most `max`.
+ */
+function payloadsOf(lines: readonly string[], max: number): SampleMessage[] {
+  const step = Math.max(1, Math.floor(lines.length / max));
+  const out: SampleMessage[] = [];
+  for (let i = 0; i < lines.length && out.length < max; i += step) {
+    const cells = lines[i]!.replace(/\n$/, "").split("\t");
+    const payload = cells.at(-1)!.replace(
+      /\\(.)/g,
+      (_, c: string) => c === "t" ? "\t" : c === "n" ? "\n" : c === "r" ? "\r" : c,
+    );
+    out.push({ key: cells[2]!, value: JSON.stringify(JSON.parse(payload)) });
+  }
+  return out;
+}

@@ -1,0 +1,118 @@
+/**
+ * A stage as the user runs it: the task's own `deno run` command (permissions
+ * included, read from deno.json) spawned directly, so that the pid is the
+ * stage's and `/proc/<pid>/status` gives its memory. Output is drained (a
+ * full pipe would stall the stage) and the tail kept for error messages.
+ *
+ * @module
+ */
+
+import { taskArgv } from "../../lib/tasks.ts";
+import { watchRss } from "./rss.ts";
+
+export interface StageExit {
+  task: string;
+  code: number;
+  /** Wall time from spawn to exit. */
+  ms: number;
+  peakRssMb: number;
+  /** Last lines of stdout and stderr together, for error messages. */
+  tail: string;
+}
+
+export interface StageProcess {
+  task: string;
+  pid: number;
+  startedAt: number;
+  /** Resolves when the process exits (whatever the code). */
+  exited: Promise<StageExit>;
+  /** Sends SIGTERM (the stages' clean shutdown) and waits; SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<StageExit>;
+}
+
+const ROOT = new URL("../../", import.meta.url);
+
+/** Spawns `task` with `args` in `env` (the bench namespace's). */
+export function spawnStage(
+  task: string,
+  args: string[],
+  env: Record<string, string>,
+  { onLine }: { onLine?: (line: string) => void } = {},
+): StageProcess {
+  const startedAt = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...taskArgv(task), ...args],
+    cwd: ROOT,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const rss = watchRss(child.pid);
+  const tail: string[] = [];
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    let rest = "";
+    for await (const bytes of stream) {
+      const parts = (rest + decoder.decode(bytes, { stream: true })).split("\n");
+      rest = parts.pop()!;
+      for (const line of parts) {
+        onLine?.(line);
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+      }
+    }
+    if (rest) tail.push(rest);
+  };
+  const drained = Promise.all([collect(child.stdout), collect(child.stderr)]);
+  // Read the peak while the process still exists: the last sample before `status` reaps it.
+  const exited = child.status.then(async (status) => {
+    const ms = performance.now() - startedAt;
+    const peakRssMb = await rss.stop();
+    await drained.catch(() => {});
+    return { task, code: status.code, ms, peakRssMb, tail: tail.join("\n") };
+  });
+  return {
+    task,
+    pid: child.pid,
+    startedAt,
+    exited,
+    async stop(graceMs = 15_000) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }, graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Runs `task` to completion; throws with its output tail when it fails. */
+export async function runStage(
+  task: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<StageExit> {
+  const result = await spawnStage(task, args, env).exited;
+  if (result.code !== 0) {
+    throw new Error(
+      `Cannot benchmark ${task} as \`deno task ${task} ${
+        args.join(" ")
+      }\` exited ${result.code}:\n${result.tail.split("\n").slice(-8).join("\n")}`,
+    );
+  }
+  return result;
+}

@@ -1,0 +1,193 @@
+/**
+ * The running pipeline. End-to-end catch-up: with a second backlog of
+ * `events` in PostgreSQL, produce, consume and aggregate start as they do in
+ * production (no --drain) and the clock runs from their spawn until the
+ * aggregator's `events` total covers every event. Steady state: with those
+ * stages still running and a dashboard serving one SSE client, `generate`
+ * writes at a fixed rate; each event's commit is stamped (LISTEN) and matched
+ * with the flush (`metrics:updates`) and the SSE frame that first count it.
+ *
+ * @module
+ */
+
+import type { Config } from "../../lib/config.ts";
+import { connect } from "../../lib/db.ts";
+import { watchCommits } from "./commit_clock.ts";
+import { generateArgs } from "./catchup.ts";
+import { freshnessByCount, type FreshnessSample, runningCounts } from "./freshness.ts";
+import type { Progress } from "./progress.ts";
+import { runStage, spawnStage, type StageProcess } from "./stage_process.ts";
+import { totalsReader, watchSse, watchUpdates } from "./watchers.ts";
+
+export interface Pipeline {
+  stages: StageProcess[];
+  /** Stops every stage (SIGTERM) and returns peak RSS by task. */
+  stop(): Promise<Record<string, number>>;
+}
+
+/** Spawns the three processing stages in their running (not --drain) mode. */
+export function startPipeline(env: Record<string, string>): Pipeline {
+  const stages = ["produce", "consume", "aggregate"].map((task) => spawnStage(task, [], env));
+  return {
+    stages,
+    async stop() {
+      const exits = await Promise.all(stages.map((s) => s.stop()));
+      return Object.fromEntries(exits.map((e) => [e.task, e.peakRssMb]));
+    },
+  };
+}
+
+/** Fails fast when a stage died instead of waiting for a count that will never come. */
+function watchForDeath(stages: StageProcess[]): Promise<never> {
+  const death = new Promise<never>((_, reject) => {
+    for (const stage of stages) {
+      stage.exited.then((exit) =>
+        reject(
+          new Error(
+            `Cannot benchmark the running pipeline as ${exit.task} exited ${exit.code}:\n${
+              exit.tail.split("\n").slice(-8).join("\n")
+            }`,
+          ),
+        )
+      );
+    }
+  });
+  // Stages exit on purpose at the end; only a race that still listens should see it.
+  death.catch(() => {});
+  return death;
+}
+
+/** Times the running pipeline from spawn until Redis counts `target` events. */
+export async function endToEnd(
+  config: Config,
+  pipeline: Pipeline,
+  { target, progress, signal, timeoutMs = 600_000 }: {
+    target: number;
+    progress: Progress;
+    signal?: AbortSignal;
+    timeoutMs?: number;
+  },
+): Promise<{ ms: number }> {
+  const totals = totalsReader(config);
+  const started = Math.min(...pipeline.stages.map((s) => s.startedAt));
+  try {
+    await Promise.race([
+      totals.waitFor(target, {
+        timeoutMs,
+        signal,
+        onPoll: (n) =>
+          progress.update(`end to end: ${n.toLocaleString("en-US")} / ${target} events counted`),
+      }),
+      watchForDeath(pipeline.stages),
+    ]);
+    return { ms: performance.now() - started };
+  } finally {
+    totals.close();
+  }
+}
+
+export interface SteadyResult {
+  events: number;
+  generateMs: number;
+  redis: FreshnessSample;
+  sse?: FreshnessSample;
+  updates: number;
+  frames: number;
+}
+
+/**
+ * Generates `rate * seconds` events at `rate` while the pipeline runs, then
+ * waits for all of them to be counted, and matches commits with flushes.
+ */
+export async function steadyState(
+  config: Config,
+  env: Record<string, string>,
+  pipeline: Pipeline,
+  { rate, seconds, sseUrl, progress, signal }: {
+    rate: number;
+    seconds: number;
+    sseUrl?: string;
+    progress: Progress;
+    signal?: AbortSignal;
+  },
+): Promise<SteadyResult> {
+  const events = Math.round(rate * seconds);
+  const instashop = connect(config.databases.instashop, { max: 2 });
+  const crm = connect(config.databases.crm, { max: 2 });
+  const totals = totalsReader(config);
+  const updates = await watchUpdates(config);
+  const sse = sseUrl ? watchSse(sseUrl) : undefined;
+  try {
+    const base = await totals.count();
+    const commits = await watchCommits({ instashop, crm });
+    const death = watchForDeath(pipeline.stages);
+    const started = performance.now();
+    const ticker = setInterval(() => {
+      const seen = updates.updates().reduce((s, u) => s + u.events, 0);
+      progress.update(
+        `steady state: ${commits.stamps().length} committed, ${seen} counted ` +
+          `(${rate}/s for ${seconds} s)`,
+      );
+    }, 500);
+    let generateMs = 0;
+    try {
+      await Promise.race([
+        runStage("generate", generateArgs(events, { rate, seed: 11 }), env),
+        death,
+      ]);
+      generateMs = performance.now() - started;
+      await Promise.race([
+        totals.waitFor(base + events, { timeoutMs: 120_000, signal }),
+        death,
+      ]);
+      // Let the last frame reach the dashboard client.
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      clearInterval(ticker);
+    }
+    const stamps = await commits.stop();
+    const commitTimes = stamps.map((s) => s.at);
+    const observed = runningCounts(updates.updates(), base);
+    return {
+      events,
+      generateMs,
+      redis: freshnessByCount(commitTimes, observed, base),
+      sse: sse ? freshnessByCount(commitTimes, sse.frames(), base) : undefined,
+      updates: observed.length,
+      frames: sse?.frames().length ?? 0,
+    };
+  } finally {
+    updates.stop();
+    await sse?.stop();
+    totals.close();
+    await Promise.all([instashop.end({ timeout: 2 }), crm.end({ timeout: 2 })]);
+  }
+}
+
+/** A free local port for the bench's own dashboard. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Starts a dashboard on `port` and waits until `/api/health` answers. */
+export async function startDashboard(
+  env: Record<string, string>,
+  port: number,
+): Promise<StageProcess> {
+  const { DASHBOARD_TOKEN: _token, ...rest } = env;
+  const dashboard = spawnStage("dashboard", [], { ...rest, PORT: String(port), HOST: "127.0.0.1" });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const ok = await fetch(`http://127.0.0.1:${port}/api/health`).then(async (r) => {
+      await r.body?.cancel();
+      return true;
+    }, () => false);
+    if (ok) return dashboard;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await dashboard.stop();
+  throw new Error(`Cannot start the bench's dashboard on port ${port} within 30 s`);
+}
