@@ -152,7 +152,7 @@ function cleanFacts(): Facts {
         events: 5,
         transaction_count: 2,
         revenue_cents: 3500,
-        items_sold: 4,
+        items_sold: 3,
         "behavior:search": 1,
         "behavior:add_to_cart": 1,
         "behavior:page_view": 1,
@@ -162,7 +162,8 @@ function cleanFacts(): Facts {
         "category:Toys:revenue_cents": 2000,
         final: 3,
       },
-      late: { events: 1, "behavior:search": 1 },
+      late: { events: 1, "behavior:search": 1, late_events: 1 },
+      expired: { items_sold: 1 },
     },
   };
 }
@@ -183,7 +184,7 @@ Deno.test("reconcile agrees on consistent facts and names each difference", () =
   assert.deepEqual(reconcile(doubled).filter((c) => !c.ok), [
     { check: "redis totals: revenue_cents", expected: 3500, actual: 7000, ok: false },
     {
-      check: "redis windows + late = totals: revenue_cents",
+      check: "redis windows + late + expired = totals: revenue_cents",
       expected: 7000,
       actual: 3500,
       ok: false,
@@ -196,7 +197,7 @@ Deno.test("reconcile agrees on consistent facts and names each difference", () =
   assert.deepEqual(reconcile(stray).filter((c) => !c.ok).map((c) => c.check), [
     "kafka searches: distinct event ids",
     "redis totals: category:Ghosts:units",
-    "redis windows + late = totals: category:Ghosts:units",
+    "redis windows + late + expired = totals: category:Ghosts:units",
   ]);
 });
 
@@ -449,7 +450,7 @@ Deno.test(
         .checks.filter((c) => !c.ok).map((c) => c.check);
       assert.deepEqual(failed, [
         "redis totals: transaction_count",
-        "redis windows + late = totals: transaction_count",
+        "redis windows + late + expired = totals: transaction_count",
       ]);
     } finally {
       await ns.cleanup();

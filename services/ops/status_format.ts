@@ -88,7 +88,12 @@ export function formatStatusReport(report: StatusReport): string[] {
       const fields = Object.entries(w.fields).map(([k, v]) => `${k}=${v}`).join(" ");
       lines.push(`    ${w.start}: ${fields}`);
     }
-    for (const other of redis.other_keys) lines.push(`  ${other.key} (${other.type})`);
+    for (const other of redis.other_keys) {
+      const value = other.type === "hash" && other.value !== null && typeof other.value === "object"
+        ? Object.entries(other.value).map(([k, v]) => `${k}=${v}`).join(" ")
+        : JSON.stringify(other.value);
+      lines.push(`  ${other.key} (${other.type}): ${value}`);
+    }
 
     lines.push("", `Heartbeats (stale after ${report.stale_after_s} s)`);
     lines.push(...indent(renderTable(

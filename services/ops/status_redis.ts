@@ -32,8 +32,11 @@ export interface RedisStatus {
   behavior: unknown;
   products: Record<string, unknown>;
   windows: { count: number; latest: { start: string; fields: Record<string, string> }[] };
-  /** Other keys under `metrics:` (name and type), e.g. the aggregator's bookkeeping. */
-  other_keys: { key: string; type: string }[];
+  /**
+   * Other keys under `metrics:`, e.g. the aggregator's late and expired sums and its
+   * watermark: a hash's fields or a string's value, the size of anything else.
+   */
+  other_keys: { key: string; type: string; value: unknown }[];
   heartbeats: HeartbeatStatus[];
   dead_letters: { total: number; by_source: Record<string, number> };
 }
@@ -89,7 +92,7 @@ export async function redisStatus(
           } else if (
             !known.has(key) && !key.startsWith(windowPrefix) && !key.startsWith(seenPrefix)
           ) {
-            result.other_keys.push({ key, type: await redis.type(key) });
+            result.other_keys.push(await describeKey(redis, key));
           }
         }
         const windowsKey = n.redis(REDIS_KEYS.windows);
@@ -156,6 +159,25 @@ export function heartbeatStatus(
     dead_letters: number(hash.dead_letters),
     detail: hash.detail === undefined ? null : parseJson(hash.detail),
   };
+}
+
+async function describeKey(redis: ReturnType<typeof createRedis>, key: string) {
+  const type = await redis.type(key);
+  const size = type === "hash"
+    ? await redis.hlen(key)
+    : type === "set"
+    ? await redis.scard(key)
+    : type === "zset"
+    ? await redis.zcard(key)
+    : type === "list"
+    ? await redis.llen(key)
+    : 1;
+  const value = type === "hash" && size <= 100
+    ? await redis.hgetall(key)
+    : type === "string"
+    ? parseJson(await redis.get(key))
+    : { size };
+  return { key, type, value };
 }
 
 async function scanKeys(redis: ReturnType<typeof createRedis>, match: string): Promise<string[]> {

@@ -43,8 +43,10 @@ export interface RedisFacts {
   totals: Record<string, number>;
   /** Field sums over every `metrics:window:<start>` hash. */
   windowSums: Record<string, number>;
-  /** Contributions kept outside the windows (late events), by the same fields. */
+  /** Late events' contributions (never folded into a window), by the same fields. */
   late: Record<string, number>;
+  /** Sums of windows retired by the retention, by the same fields. */
+  expired: Record<string, number>;
 }
 
 export interface Facts {
@@ -62,8 +64,8 @@ export interface Check {
   ok: boolean;
 }
 
-/** Fields of the window hashes that are not additive counters. */
-const NOT_SUMMED = new Set<string>([METRIC_FIELDS.final, METRIC_FIELDS.lateEvents]);
+/** The one field of the window hashes that is a flag, not an additive counter. */
+const NOT_SUMMED = new Set<string>([METRIC_FIELDS.final]);
 
 /**
  * Every check, in pipeline order: source, Kafka, warehouse, Redis.
@@ -155,13 +157,19 @@ export function reconcile({ source, topics, warehouse, redis }: Facts): Check[] 
     );
   }
 
-  const fields = union(Object.keys(redis.totals), Object.keys(redis.windowSums))
-    .filter((f) => !NOT_SUMMED.has(f));
+  // Every event is in exactly one place besides the totals: a window, the late sums, or the
+  // sums of windows the retention retired. late_events is in the late sums only.
+  const fields = union(
+    Object.keys(redis.totals),
+    Object.keys(redis.windowSums),
+    Object.keys(redis.late),
+    Object.keys(redis.expired),
+  ).filter((f) => !NOT_SUMMED.has(f));
   for (const field of fields) {
     add(
-      `redis windows + late = totals: ${field}`,
+      `redis windows + late + expired = totals: ${field}`,
       total(field),
-      (redis.windowSums[field] ?? 0) + (redis.late[field] ?? 0),
+      (redis.windowSums[field] ?? 0) + (redis.late[field] ?? 0) + (redis.expired[field] ?? 0),
     );
   }
   return checks;

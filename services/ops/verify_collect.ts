@@ -16,8 +16,12 @@ import type { CategoryFacts, RedisFacts, SourceFacts, WarehouseFacts } from "./v
 
 const DEADLINE_MS = 30_000;
 
-/** Where the aggregator keeps late contributions (see docs/aggregate.md). */
-export const LATE_KEY = "metrics:late";
+/**
+ * Where the aggregator keeps what is in the totals but in no window hash
+ * (docs/aggregate.md): late events' contributions, and the sums of windows
+ * retired by the retention.
+ */
+export const OUTSIDE_WINDOW_KEYS = { late: "metrics:late", expired: "metrics:expired" } as const;
 
 /** Counts and cents of the shop and the CRM. */
 export async function readSource(config: Config): Promise<SourceFacts> {
@@ -76,7 +80,7 @@ export async function readWarehouse(config: Config): Promise<WarehouseFacts> {
   });
 }
 
-/** `metrics:totals`, the field sums over every window hash, and the late contributions. */
+/** `metrics:totals`, the field sums over every window hash, and what is outside the windows. */
 export async function readRedis(config: Config): Promise<RedisFacts> {
   const n = names(config.namespace);
   const redis = createRedis(config);
@@ -85,7 +89,8 @@ export async function readRedis(config: Config): Promise<RedisFacts> {
     return await withDeadline(
       (async () => {
         const totals = numbers(await redis.hgetall(n.redis(REDIS_KEYS.totals)));
-        const late = numbers(await redis.hgetall(n.redis(LATE_KEY)));
+        const late = numbers(await redis.hgetall(n.redis(OUTSIDE_WINDOW_KEYS.late)));
+        const expired = numbers(await redis.hgetall(n.redis(OUTSIDE_WINDOW_KEYS.expired)));
         const windowSums: Record<string, number> = {};
         const starts = await redis.zrange(n.redis(REDIS_KEYS.windows), 0, -1);
         for (let i = 0; i < starts.length; i += 500) {
@@ -100,7 +105,7 @@ export async function readRedis(config: Config): Promise<RedisFacts> {
             }
           }
         }
-        return { totals, windowSums, late };
+        return { totals, windowSums, late, expired };
       })(),
       DEADLINE_MS,
       `read Redis at ${redact(config.redisUrl)}`,
