@@ -1,0 +1,269 @@
+/**
+ * The Redis script that applies one chunk of events atomically: it
+ * de-duplicates by event id (bitmaps), adds each new event to the totals and
+ * to its window (or, when the window is final, to the late sums), moves the
+ * group watermark, closes and retires windows, rewrites the JSON strings and
+ * publishes `metrics:updates`. Exactness rests on this being one script: an
+ * event's bit is set if and only if its increments are applied.
+ *
+ * Layout (built by ./script.ts from ./reduce.ts chunks):
+ * - KEYS: totals, late, expired, windows, watermark, instances, transactions,
+ *   behavior, updates channel, dead-letter counters, dead-letter seen set.
+ * - ARGV: window prefix, products prefix, instance id, local watermark
+ *   (`""` leave alone, `none`, `hold` or ms), window ms, allowed lateness ms,
+ *   retention ms, stale ms; then four counted lists (fields, windows, bitmaps,
+ *   dead letters as counter-field/member pairs); then the events.
+ *
+ * @module
+ */
+
+import { BEHAVIOR_TYPES, METRIC_FIELDS } from "../../lib/contracts.ts";
+
+const str = (s: string) => JSON.stringify(s);
+/** A Lua pattern matching `s` literally. */
+const literal = (s: string) => s.replace(/[\^$()%.[\]*+\-?]/g, "%$&");
+/** `[prefix, suffix]` of a field name made by `make`, e.g. `["category:", ":units"]`. */
+const around = (make: (x: string) => string) => make("\u0000").split("\u0000") as [string, string];
+const [CATEGORY, UNITS] = around(METRIC_FIELDS.categoryUnits);
+const [, REVENUE] = around(METRIC_FIELDS.categoryRevenueCents);
+const [BEHAVIOR] = around(METRIC_FIELDS.behavior);
+
+/** The script source (Lua 5.1, Redis 7). */
+export const METRICS_LUA = `#!lua
+local totalsKey, lateKey, expiredKey, windowsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local wmKey, instancesKey, txnKey, behaviorKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local updatesKey, dlCountKey, dlSeenKey = KEYS[9], KEYS[10], KEYS[11]
+local windowPrefix, productsPrefix, instance, wmArg = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local windowMs, allowed = tonumber(ARGV[5]), tonumber(ARGV[6])
+local retention, staleMs = tonumber(ARGV[7]), tonumber(ARGV[8])
+local FINAL, LATE = ${str(METRIC_FIELDS.final)}, ${str(METRIC_FIELDS.lateEvents)}
+local TXN, REV = ${str(METRIC_FIELDS.transactionCount)}, ${str(METRIC_FIELDS.revenueCents)}
+local BEHAVIOR, CATEGORY = ${str(BEHAVIOR)}, ${str(CATEGORY)}
+local UNITS, REVENUE = ${str(UNITS)}, ${str(REVENUE)}
+local BEHAVIOR_TYPES = {${BEHAVIOR_TYPES.map(str).join(", ")}}
+
+local function int(v) return string.format('%d', v) end
+local function money(cents)
+  return string.format('%d.%02d', math.floor(cents / 100), cents % 100)
+end
+local function iso(ms)
+  local s = math.floor(ms / 1000)
+  local milli = ms - s * 1000
+  local days = math.floor(s / 86400)
+  local secs = s - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d,
+    math.floor(secs / 3600), math.floor(secs % 3600 / 60), secs % 60, milli)
+end
+
+local p = 9
+local function list()
+  local n = tonumber(ARGV[p])
+  local out = {}
+  for i = 1, n do out[i] = ARGV[p + i] end
+  p = p + n + 1
+  return out
+end
+local fields, windows, bitmaps, deadLetters = list(), list(), list(), list()
+for i = 1, #windows do windows[i] = tonumber(windows[i]) end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+-- 1. De-duplicate: one BITFIELD per bitmap and 1,000 ids; the old bit says "seen".
+local starts, count, byBitmap = {}, 0, {}
+local q, nargs = p, #ARGV
+while q <= nargs do
+  count = count + 1
+  starts[count] = q
+  local b = tonumber(ARGV[q])
+  local group = byBitmap[b]
+  if not group then group = {}; byBitmap[b] = group end
+  group[#group + 1] = count
+  q = q + 4 + 2 * tonumber(ARGV[q + 3])
+end
+local isNew = {}
+for b, group in pairs(byBitmap) do
+  local i = 1
+  while i <= #group do
+    local last = math.min(i + 999, #group)
+    local args = {}
+    for j = i, last do
+      local n = #args
+      args[n + 1] = 'SET'; args[n + 2] = 'u1'; args[n + 3] = ARGV[starts[group[j]] + 1]
+      args[n + 4] = '1'
+    end
+    local old = redis.call('BITFIELD', bitmaps[b], unpack(args))
+    for j = i, last do isNew[group[j]] = old[j - i + 1] == 0 end
+    i = last + 1
+  end
+end
+
+-- 2. Sum new events: into their window, or into the late sums when it is final.
+local P = tonumber(redis.call('HGET', wmKey, 'group_ms') or '')
+local lateOf = {}
+local function windowIsLate(w)
+  local v = lateOf[w]
+  if v == nil then
+    local start = windows[w]
+    v = (P ~= nil and start + windowMs + allowed <= P)
+      or redis.call('HGET', windowPrefix .. int(start), FINAL) == '1'
+    lateOf[w] = v
+  end
+  return v
+end
+local totals, late, perWindow = {}, {}, {}
+local added, duplicates, lateCount = 0, 0, 0
+for e = 1, count do
+  if isNew[e] then
+    added = added + 1
+    local s = starts[e]
+    local w = tonumber(ARGV[s + 2])
+    local target
+    if windowIsLate(w) then
+      lateCount = lateCount + 1
+      target = late
+    else
+      target = perWindow[w]
+      if not target then target = {}; perWindow[w] = target end
+    end
+    for j = 0, tonumber(ARGV[s + 3]) - 1 do
+      local f, v = tonumber(ARGV[s + 4 + 2 * j]), tonumber(ARGV[s + 5 + 2 * j])
+      totals[f] = (totals[f] or 0) + v
+      target[f] = (target[f] or 0) + v
+    end
+  else
+    duplicates = duplicates + 1
+  end
+end
+
+-- 3. Write the sums: one HINCRBY per (key, field).
+local categories = {}
+for f, v in pairs(totals) do
+  redis.call('HINCRBY', totalsKey, fields[f], int(v))
+  local cat = string.match(fields[f], ${str(`^${literal(CATEGORY)}(.+)${literal(UNITS)}$`)})
+    or string.match(fields[f], ${str(`^${literal(CATEGORY)}(.+)${literal(REVENUE)}$`)})
+  if cat then categories[cat] = true end
+end
+if lateCount > 0 then
+  redis.call('HINCRBY', totalsKey, LATE, lateCount)
+  redis.call('HINCRBY', lateKey, LATE, lateCount)
+  for f, v in pairs(late) do redis.call('HINCRBY', lateKey, fields[f], int(v)) end
+end
+for w, sums in pairs(perWindow) do
+  local start = int(windows[w])
+  for f, v in pairs(sums) do redis.call('HINCRBY', windowPrefix .. start, fields[f], int(v)) end
+  redis.call('ZADD', windowsKey, start, start)
+end
+for i = 1, #deadLetters, 2 do
+  if redis.call('SADD', dlSeenKey, deadLetters[i + 1]) == 1 then
+    redis.call('HINCRBY', dlCountKey, deadLetters[i], 1)
+  end
+end
+
+-- 4. The group watermark: the lowest of the live instances', never moving back.
+if wmArg ~= '' then
+  if wmArg == 'none' then
+    redis.call('HDEL', instancesKey, instance)
+  else
+    redis.call('HSET', instancesKey, instance, wmArg .. '@' .. int(now))
+  end
+  local entries = redis.call('HGETALL', instancesKey)
+  local low, hold, live = nil, false, false
+  for i = 1, #entries, 2 do
+    local wm, at = string.match(entries[i + 1], '^(.*)@(%d+)$')
+    at = tonumber(at)
+    if at and now - at <= staleMs then
+      live = true
+      local x = tonumber(wm)
+      if x == nil then hold = true elseif low == nil or x < low then low = x end
+    elseif not at or now - at > 10 * staleMs then
+      redis.call('HDEL', instancesKey, entries[i])
+    end
+  end
+  if live and not hold and low ~= nil and (P == nil or low > P) then
+    P = low
+    redis.call('HSET', wmKey, 'group_ms', int(P))
+  end
+end
+
+-- 5. Close the windows the watermark passed; retire those older than the retention.
+local finalized, trimmed = 0, 0
+if P ~= nil then
+  local through = tonumber(redis.call('HGET', wmKey, 'final_through_ms') or '')
+  local cutoff = P - windowMs - allowed
+  if through == nil or cutoff > through then
+    local from = through and ('(' .. int(through)) or '-inf'
+    for _, start in ipairs(redis.call('ZRANGEBYSCORE', windowsKey, from, int(cutoff))) do
+      redis.call('HSET', windowPrefix .. start, FINAL, '1')
+      finalized = finalized + 1
+    end
+    redis.call('HSET', wmKey, 'final_through_ms', int(cutoff))
+  end
+  local oldest = P - windowMs - retention
+  for _, start in ipairs(redis.call('ZRANGEBYSCORE', windowsKey, '-inf', int(oldest))) do
+    local key = windowPrefix .. start
+    local h = redis.call('HGETALL', key)
+    for i = 1, #h, 2 do
+      if h[i] ~= FINAL then redis.call('HINCRBY', expiredKey, h[i], h[i + 1]) end
+    end
+    redis.call('DEL', key)
+    redis.call('ZREM', windowsKey, start)
+    trimmed = trimmed + 1
+  end
+end
+
+-- 6. The JSON strings of the latest window and the touched categories; then tell subscribers.
+if added > 0 or finalized > 0 or trimmed > 0 then
+  local stamp = iso(now)
+  local top = redis.call('ZREVRANGE', windowsKey, 0, 0)
+  local latest = 'null'
+  if top[1] then
+    local start = tonumber(top[1])
+    local ws, we = iso(start), iso(start + windowMs)
+    latest = '"' .. ws .. '"'
+    local h = redis.call('HGETALL', windowPrefix .. top[1])
+    local m = {}
+    for i = 1, #h, 2 do m[h[i]] = h[i + 1] end
+    local n, cents = tonumber(m[TXN] or '0'), tonumber(m[REV] or '0')
+    local avg = 0
+    if n > 0 then avg = math.floor((2 * cents + n) / (2 * n)) end
+    redis.call('SET', txnKey, '{"transaction_count":' .. int(n)
+      .. ',"total_revenue":' .. money(cents) .. ',"total_revenue_cents":' .. int(cents)
+      .. ',"avg_order_value":' .. money(avg) .. ',"avg_order_value_cents":' .. int(avg)
+      .. ',"window_start":"' .. ws .. '","window_end":"' .. we
+      .. '","last_update":"' .. stamp .. '"}')
+    local counts, known = {}, {}
+    for _, t in ipairs(BEHAVIOR_TYPES) do
+      known[t] = true
+      counts[#counts + 1] = cjson.encode(t) .. ':' .. (m[BEHAVIOR .. t] or '0')
+    end
+    for k, v in pairs(m) do
+      local t = string.match(k, ${str(`^${literal(BEHAVIOR)}(.+)$`)})
+      if t and not known[t] then counts[#counts + 1] = cjson.encode(t) .. ':' .. v end
+    end
+    redis.call('SET', behaviorKey, '{"counts":{' .. table.concat(counts, ',')
+      .. '},"window_start":"' .. ws .. '","window_end":"' .. we
+      .. '","last_update":"' .. stamp .. '"}')
+  end
+  for cat in pairs(categories) do
+    local v = redis.call('HMGET', totalsKey, CATEGORY .. cat .. UNITS, CATEGORY .. cat .. REVENUE)
+    local units, cents = tonumber(v[1] or '0'), tonumber(v[2] or '0')
+    redis.call('SET', productsPrefix .. cat, '{"category":' .. cjson.encode(cat)
+      .. ',"product_sales":' .. int(units) .. ',"category_revenue":' .. money(cents)
+      .. ',"category_revenue_cents":' .. int(cents) .. ',"last_update":"' .. stamp .. '"}')
+  end
+  redis.call('PUBLISH', updatesKey, '{"at":"' .. stamp .. '","events":' .. added
+    .. ',"latest_window_start":' .. latest .. '}')
+end
+
+return {added, duplicates, lateCount, P and int(P) or '', finalized, trimmed}
+`;

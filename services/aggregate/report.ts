@@ -1,0 +1,152 @@
+/**
+ * What the aggregator tells people: seed-like log lines per flush, running
+ * totals, and the heartbeat hash that `deno task status` and the dashboard
+ * read. Pure.
+ *
+ * @module
+ */
+
+import type { Heartbeat } from "../../lib/contracts.ts";
+import type { FlushReport } from "./flush.ts";
+
+/** Running totals of one instance since start. */
+export interface Totals {
+  messages: number;
+  added: number;
+  duplicates: number;
+  late: number;
+  deadLetters: number;
+  flushes: number;
+  finalized: number;
+  lastFlushAt: string | null;
+}
+
+export function emptyTotals(): Totals {
+  return {
+    messages: 0,
+    added: 0,
+    duplicates: 0,
+    late: 0,
+    deadLetters: 0,
+    flushes: 0,
+    finalized: 0,
+    lastFlushAt: null,
+  };
+}
+
+/** Adds a flush to `totals`. */
+export function addFlush(totals: Totals, report: FlushReport, at: Date): void {
+  totals.messages += report.messages;
+  totals.added += report.added;
+  totals.duplicates += report.duplicates;
+  totals.late += report.late;
+  totals.deadLetters += report.deadLetters.length;
+  totals.finalized += report.finalized;
+  totals.flushes++;
+  totals.lastFlushAt = at.toISOString();
+}
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+
+/** Dead letters logged one by one per flush. */
+export const DEAD_LETTER_LINES = 20;
+
+/**
+ * The log lines of one flush, like the seed's "🔄 Procesando batch" lines.
+ *
+ * @example
+ * ```ts
+ * import { flushLines } from "./report.ts";
+ * flushLines({
+ *   messages: 5, added: 5, duplicates: 0, late: 0, deadLetters: [], finalized: 1,
+ *   groupWatermarkMs: 0, ms: 3, commits: [],
+ * }, 1);
+ * // ["🔄 Batch 1: 5 events counted in 3 ms; 1 window closed; watermark 1970-01-01T00:00:00.000Z"]
+ * ```
+ */
+export function flushLines(report: FlushReport, batch: number): string[] {
+  const lines: string[] = [];
+  for (const r of report.deadLetters.slice(0, DEAD_LETTER_LINES)) {
+    lines.push(`☠️  Dead letter from ${r.topic}[${r.partition}]@${r.offset}: ${r.reason}`);
+  }
+  if (report.deadLetters.length > DEAD_LETTER_LINES) {
+    lines.push(`☠️  ... and ${fmt(report.deadLetters.length - DEAD_LETTER_LINES)} more`);
+  }
+  const parts = [`🔄 Batch ${fmt(batch)}: ${fmt(report.added)} events counted`];
+  if (report.duplicates > 0) parts[0] += ` (${fmt(report.duplicates)} already counted)`;
+  parts[0] += ` in ${Math.round(report.ms)} ms`;
+  if (report.late > 0) parts.push(`${fmt(report.late)} late`);
+  if (report.finalized > 0) {
+    parts.push(`${fmt(report.finalized)} window${report.finalized === 1 ? "" : "s"} closed`);
+  }
+  if (report.groupWatermarkMs !== undefined) {
+    parts.push(`watermark ${new Date(report.groupWatermarkMs).toISOString()}`);
+  }
+  lines.push(parts.join("; "));
+  return lines;
+}
+
+/**
+ * Logs flushes at most once per `everyMs` (a busy aggregator flushes many
+ * times a second): the flushes in between are merged into one line; dead
+ * letters are always logged.
+ */
+export function createFlushLog(
+  log: { info(message: string): void },
+  { everyMs = 1000, clock = () => performance.now() } = {},
+) {
+  let merged: FlushReport | undefined;
+  let batches = 0;
+  let lastAt = -Infinity;
+  function emit() {
+    if (merged) { for (const line of flushLines(merged, batches)) log.info(line); }
+    merged = undefined;
+    lastAt = clock();
+  }
+  return {
+    record(report: FlushReport) {
+      batches++;
+      merged = merged
+        ? {
+          messages: merged.messages + report.messages,
+          added: merged.added + report.added,
+          duplicates: merged.duplicates + report.duplicates,
+          late: merged.late + report.late,
+          deadLetters: [...merged.deadLetters, ...report.deadLetters],
+          groupWatermarkMs: report.groupWatermarkMs,
+          finalized: merged.finalized + report.finalized,
+          ms: merged.ms + report.ms,
+          commits: [],
+        }
+        : report;
+      if (clock() - lastAt >= everyMs || report.deadLetters.length > 0) emit();
+    },
+    /** Logs what is pending now. */
+    flush: emit,
+  };
+}
+
+/** Heartbeat hash fields (strings, as Redis stores them). */
+export function heartbeatFields(
+  beat: Omit<Heartbeat, "detail"> & { detail: Record<string, unknown> },
+): Record<string, string> {
+  return {
+    stage: beat.stage,
+    pid: String(beat.pid),
+    at: beat.at,
+    events: String(beat.events),
+    events_per_s: String(beat.events_per_s),
+    dead_letters: String(beat.dead_letters),
+    detail: JSON.stringify(beat.detail),
+  };
+}
+
+/** Events per second between two samples of a counter, one decimal. */
+export function rate(count: number, previous: number, ms: number): number {
+  return ms <= 0 ? 0 : Math.round(((count - previous) / ms) * 10_000) / 10;
+}
+
+/** An epoch-ms time as ISO, or null. */
+export function isoOrNull(ms: number | undefined | "hold" | "none"): string | null {
+  return typeof ms === "number" && Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+}
