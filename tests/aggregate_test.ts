@@ -17,7 +17,7 @@ import {
 import { createKafka, createProducer, type Message } from "../lib/kafka.ts";
 import { createRedis, type Redis } from "../lib/redis.ts";
 import { createBatcher, createSerial } from "../services/aggregate/batcher.ts";
-import { contributionOf, encodeChunks } from "../services/aggregate/reduce.ts";
+import { contributionOf, encodeChunks, fieldsOf } from "../services/aggregate/reduce.ts";
 import { createMetricsScript, scriptKeys } from "../services/aggregate/script.ts";
 import { createWatermarkTracker } from "../services/aggregate/watermark.ts";
 import { isFinal, windowStart } from "../services/aggregate/window.ts";
@@ -98,7 +98,7 @@ function expectedTotals(events: AnyEvent[]): Record<string, number> {
   for (const e of events) {
     if (seen.has(e.event_id)) continue;
     seen.add(e.event_id);
-    for (const [f, v] of contributionOf(e, 30_000).fields) add(f, v);
+    for (const [f, v] of fieldsOf(contributionOf(e, 30_000))) add(f, v);
   }
   return out;
 }
@@ -234,37 +234,42 @@ Deno.test("watermark: event times far ahead of the clock count only up to it", (
 
 Deno.test("reducer: contributions per event type, chunks with their own index tables", () => {
   const txn = transaction(7, T0 + 31_000, [1999, 500]);
-  assert.deepEqual(contributionOf(txn, 30_000), {
-    kind: "txn",
-    id: 7,
-    eventMs: T0 + 31_000,
-    windowStartMs: T0 + 30_000,
-    fields: [["events", 1], ["transaction_count", 1], ["revenue_cents", 2999]],
-  });
-  assert.deepEqual(contributionOf(itemsOf(txn)[1]!, 30_000).fields, [
+  const c = contributionOf(txn, 30_000);
+  assert.deepEqual([c.kind, c.id, c.eventMs, c.windowStartMs], [
+    "txn",
+    7,
+    T0 + 31_000,
+    T0 + 30_000,
+  ]);
+  assert.deepEqual(fieldsOf(c), [["events", 1], ["transaction_count", 1], ["revenue_cents", 2999]]);
+  assert.deepEqual(fieldsOf(contributionOf(itemsOf(txn)[1]!, 30_000)), [
     ["items_sold", 2],
     ["category:Home & Garden:units", 2],
     ["category:Home & Garden:revenue_cents", 1000],
   ]);
-  assert.deepEqual(contributionOf(behavior(3, T0, "search"), 30_000).fields, [
+  assert.deepEqual(fieldsOf(contributionOf(behavior(3, T0, "search"), 30_000)), [
     ["events", 1],
     ["behavior:search", 1],
   ]);
   const contributions = [
     contributionOf(behavior(1, T0, "search"), 30_000),
-    contributionOf(behavior(2 ** 23 + 5, T0 + 40_000, "page_view"), 30_000),
+    contributionOf(behavior(2 ** 23 + 5, T0 + 40_000, "search"), 30_000),
+    contributionOf(behavior(4, T0 + 1, "search"), 30_000),
     contributionOf(txn, 30_000),
   ];
-  const chunks = encodeChunks(contributions, { seenPrefix: "n:s:", maxEvents: 2 });
+  const chunks = encodeChunks(contributions, { seenPrefix: "n:s:", maxEvents: 3 });
   assert.equal(chunks.length, 2);
   assert.deepEqual(chunks[0], {
-    fields: ["events", "behavior:search", "behavior:page_view"],
+    fields: ["events", "behavior:search"],
     windows: [T0, T0 + 30_000],
-    bitmaps: ["n:s:ub:0", "n:s:ub:1"],
-    body: ["1", "1", "1", "2", "1", "1", "2", "1", "2", "5", "2", "2", "1", "1", "3", "1"],
-    events: 2,
+    // Group 1: window 1, no variable field, 2 pairs; group 2 the same shape in window 2.
+    groups: ["1", "0", "2", "1", "1", "2", "1", "2", "0", "2", "1", "1", "2", "1"],
+    // Ids 1 and 4 in the first bitmap segment, 2^23 + 5 in the second.
+    sections: ["n:s:ub:0", "2", "1", "1", "0", "4", "1", "0", "n:s:ub:1", "1", "5", "2", "0"],
+    events: 3,
   });
-  assert.deepEqual(chunks[1]!.fields, ["events", "transaction_count", "revenue_cents"]);
+  assert.deepEqual(chunks[1]!.fields, ["revenue_cents", "events", "transaction_count"]);
+  assert.deepEqual(chunks[1]!.sections, ["n:s:txn:0", "1", "7", "1", "2999"]);
 });
 
 Deno.test("batcher: concurrent submissions share a flush; flushes and ticks run one at a time", async () => {
@@ -817,6 +822,59 @@ Deno.test({
       const windows = await redis.zrange(n.redis("metrics:windows"), 0, -1);
       assert.ok(windows.includes(String(T0)) && windows.includes(String(T0 + 3_600_000)));
     } finally {
+      redis.disconnect();
+      await ns.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "aggregate --rebuild: recomputes lost or damaged metrics exactly; refuses while one runs",
+  ...services,
+  async fn() {
+    const ns = await createTestNamespace("aggb", { topics: true });
+    const redis = createRedis(ns.config);
+    const n = names(ns.namespace);
+    const running = watch(spawnTask("aggregate", [], ns.env));
+    try {
+      const events = stream(600);
+      await produce(ns, events, undefined, [{ topic: "transactions", value: "{}" }]);
+      // A running instance holds the group: a rebuild must not pull offsets from under it.
+      const until = Date.now() + 30_000;
+      while (Number(await redis.hget(n.redis("metrics:totals"), "events")) < 400) {
+        assert.ok(Date.now() < until, running.text);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const refused = await runTask("aggregate", ["--rebuild", "--drain"], ns.env);
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.stderr,
+        /^error: Cannot rebuild the metrics as group .* running member/m,
+      );
+      running.kill("SIGTERM");
+      assert.equal((await running.end()).code, 0, running.text);
+
+      // Damage: a wrong total, a lost window, a lost bitmap (which alone would allow double counts).
+      await redis.hset(n.redis("metrics:totals"), "transaction_count", "999999");
+      const [someWindow] = await redis.zrange(n.redis("metrics:windows"), 0, 0);
+      await redis.del(n.redis(`metrics:window:${someWindow}`), n.redis("metrics:seen:ub:0"));
+      const rebuilt = await runTask("aggregate", ["--rebuild", "--drain"], ns.env);
+      assert.equal(rebuilt.code, 0, rebuilt.stderr);
+      assert.match(rebuilt.stdout, /Rebuild: deleted \d+ metrics keys/);
+      assert.deepEqual(withoutLate(await totalsOf(redis, ns)), expectedTotals(events));
+      await reconcile(redis, ns);
+      // The dead letter was counted again once, and not sent a second time.
+      assert.equal(
+        await redis.hget(n.redis("pipeline:dead_letters"), "aggregate:transactions"),
+        "1",
+      );
+      const admin = createKafka(ns.config, { clientId: "test-dlq-count" }).admin();
+      await admin.connect();
+      const [dlq] = await admin.fetchTopicOffsets(n.topics.deadLetters);
+      await admin.disconnect();
+      assert.equal(dlq!.high, "1");
+    } finally {
+      running.kill("SIGKILL");
       redis.disconnect();
       await ns.cleanup();
     }

@@ -9,7 +9,7 @@
  */
 
 import { ServiceError } from "../../lib/cli.ts";
-import type { Config } from "../../lib/config.ts";
+import { type Config, redact } from "../../lib/config.ts";
 import { names, TOPICS } from "../../lib/contracts.ts";
 import { createKafka, createProducer, ensureTopics } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -17,7 +17,7 @@ import { createRedis } from "../../lib/redis.ts";
 import { sleep } from "../../lib/retry.ts";
 import { createBatcher, createSerial } from "./batcher.ts";
 import { createFlush, type Part } from "./flush.ts";
-import { createKafkaIo, INPUT_TOPICS } from "./kafka_io.ts";
+import { createKafkaIo, INPUT_TOPICS, withTimeout } from "./kafka_io.ts";
 import { advance, caughtUp, type Committed, lagOf, type PartitionEnds } from "./offsets.ts";
 import { prepareRebuild } from "./rebuild.ts";
 import {
@@ -121,7 +121,17 @@ export function createAggregator(
     const serial = createSerial();
     const flushLog = createFlushLog(log);
     const redis = createRedis(config);
-    const kafka = createKafka(config, { clientId: "instashop-aggregate", log });
+    let redisDown = false;
+    redis.on("error", (error: Error) => {
+      if (!redisDown) log.warn(`Redis: ${error.message} (retrying)`);
+      redisDown = true;
+    });
+    redis.on("ready", () => {
+      if (redisDown) log.info("✅ Redis is back");
+      redisDown = false;
+    });
+    // kafkajs logs every retry; the loop below reports outages in one line each instead.
+    const kafka = createKafka(config, { clientId: "instashop-aggregate", level: "nothing" });
     const io = createKafkaIo({ kafka, n, group, log, signal: stop.signal, attempts });
     const producer = createProducer(kafka);
     const script = createMetricsScript(redis, n, {
@@ -139,6 +149,7 @@ export function createAggregator(
     let beating: Promise<void> | undefined;
     let lastBeat = { at: performance.now(), messages: 0 };
     let held = false;
+    let consuming = false;
 
     const tick = (endOfInput = false) =>
       serial.run(async () => {
@@ -152,12 +163,15 @@ export function createAggregator(
     };
 
     try {
-      await io.reach("connect to Kafka", () => io.admin.connect());
+      await io.reach(
+        `connect to Kafka at ${config.kafka.brokers.join(",")}`,
+        () => io.admin.connect(),
+      );
       await io.reach(
         "create the topics",
         () => ensureTopics(io.admin, config.namespace, { partitions: config.kafka.partitions }),
       );
-      await io.reach("reach Redis", () => redis.ping());
+      await io.reach(`reach Redis at ${redact(config.redisUrl)}`, () => redis.ping(), 10_000);
       let sentBefore: Map<string, number> | undefined;
       if (rebuild) {
         const topics = INPUT_TOPICS.map((k) => n.topics[k]);
@@ -227,6 +241,7 @@ export function createAggregator(
         }
       }, { maxSize: 4 * maxEvents, serial });
 
+      consuming = true;
       beating = beatLoop();
       await io.consume({
         fetchBytes,
@@ -248,12 +263,14 @@ export function createAggregator(
       stop.abort();
       await beating;
       flushLog.flush();
-      await finish().catch((error) =>
-        log.warn(`Cannot write the last watermark: ${(error as Error).message}`)
-      );
-      await beat().catch((error) =>
-        log.warn(`Cannot write the last heartbeat: ${(error as Error).message}`)
-      );
+      if (consuming) {
+        await withTimeout(finish(), 10_000).catch((error) =>
+          log.warn(`Cannot write the last watermark: ${(error as Error).message}`)
+        );
+        await withTimeout(beat(), 5000).catch((error) =>
+          log.warn(`Cannot write the last heartbeat: ${(error as Error).message}`)
+        );
+      }
       await producer.disconnect().catch(() => {});
       await io.admin.disconnect().catch(() => {});
       redis.disconnect();

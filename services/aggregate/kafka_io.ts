@@ -78,11 +78,12 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
   const topicKey = new Map<string, TopicKey>(INPUT_TOPICS.map((k) => [n.topics[k], k]));
 
   /** Runs `fn` with retries; a service that stays away becomes one clear ServiceError. */
-  async function reach<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const limit = Math.min(attempts, 6);
+  async function reach<T>(what: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+    // The clients retry on their own; a drain gives up after that, a service tries longer.
+    const limit = attempts === Infinity ? 5 : 1;
     for (let attempt = 1;; attempt++) {
       try {
-        return await fn();
+        return await withTimeout(fn(), timeoutMs);
       } catch (error) {
         if (error instanceof ServiceError) throw error;
         if (attempt >= limit || signal.aborted) {
@@ -91,7 +92,8 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
               "Start the stack with `deno task stack up` (or `docker compose up -d`).",
           );
         }
-        await sleep(Math.min(250 * 2 ** attempt, 3000), signal);
+        log.warn(`Cannot ${what} (attempt ${attempt}/${limit}): ${(error as Error).message}`);
+        await sleep(Math.min(1000 * 2 ** attempt, 10_000), signal);
       }
     }
   }
@@ -121,7 +123,7 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
         sessionTimeout: options.sessionTimeoutMs,
         rebalanceTimeout: 20_000,
         maxBytesPerPartition: options.fetchBytes,
-        maxBytes: Math.max(options.fetchBytes, 32 * 1024 * 1024),
+        maxBytes: Math.max(options.fetchBytes, 8 * 1024 * 1024),
       });
       const crashed = Promise.withResolvers<unknown>();
       consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -184,6 +186,21 @@ async function commitWith(
   offsets: { topic: string; partition: number; offset: string }[],
 ): Promise<void> {
   await consumer.commitOffsets(offsets);
+}
+
+/** `promise`, or a rejection after `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function aborted(signal: AbortSignal): Promise<undefined> {

@@ -11,8 +11,9 @@
  *   behavior, updates channel, dead-letter counters, dead-letter seen set.
  * - ARGV: window prefix, products prefix, instance id, local watermark
  *   (`""` leave alone, `none`, `hold` or ms), window ms, allowed lateness ms,
- *   retention ms, stale ms; then four counted lists (fields, windows, bitmaps,
- *   dead letters as counter-field/member pairs); then the events.
+ *   retention ms, stale ms; then four counted lists (fields, windows, groups,
+ *   dead letters as counter-field/member pairs); then the events, by bitmap
+ *   (see `EncodedChunk` in ./reduce.ts).
  *
  * @module
  */
@@ -73,41 +74,57 @@ local function list()
   p = p + n + 1
   return out
 end
-local fields, windows, bitmaps, deadLetters = list(), list(), list(), list()
+local fields, windows, groupList, deadLetters = list(), list(), list(), list()
 for i = 1, #windows do windows[i] = tonumber(windows[i]) end
+local groups = {}
+do
+  local i = 1
+  while i <= #groupList do
+    local m = tonumber(groupList[i + 2])
+    local fixed = {}
+    for j = 1, 2 * m do fixed[j] = tonumber(groupList[i + 2 + j]) end
+    groups[#groups + 1] = {
+      w = tonumber(groupList[i]), var = tonumber(groupList[i + 1]), fixed = fixed,
+    }
+    i = i + 3 + 2 * m
+  end
+end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
--- 1. De-duplicate: one BITFIELD per bitmap and 1,000 ids; the old bit says "seen".
-local starts, count, byBitmap = {}, 0, {}
+-- 1. De-duplicate (one BITFIELD per 1,000 ids; the old bit says "seen") and count new
+--    events per group, summing their variable amounts.
+local counts, sums = {}, {}
+local added, duplicates = 0, 0
 local q, nargs = p, #ARGV
 while q <= nargs do
-  count = count + 1
-  starts[count] = q
-  local b = tonumber(ARGV[q])
-  local group = byBitmap[b]
-  if not group then group = {}; byBitmap[b] = group end
-  group[#group + 1] = count
-  q = q + 4 + 2 * tonumber(ARGV[q + 3])
-end
-local isNew = {}
-for b, group in pairs(byBitmap) do
-  local i = 1
-  while i <= #group do
-    local last = math.min(i + 999, #group)
+  local key, k = ARGV[q], tonumber(ARGV[q + 1])
+  q = q + 2
+  local done = 0
+  while done < k do
+    local n = math.min(1000, k - done)
     local args = {}
-    for j = i, last do
-      local n = #args
-      args[n + 1] = 'SET'; args[n + 2] = 'u1'; args[n + 3] = ARGV[starts[group[j]] + 1]
-      args[n + 4] = '1'
+    for j = 0, n - 1 do
+      local a = 4 * j
+      args[a + 1] = 'SET'; args[a + 2] = 'u1'; args[a + 3] = ARGV[q + 3 * j]; args[a + 4] = '1'
     end
-    local old = redis.call('BITFIELD', bitmaps[b], unpack(args))
-    for j = i, last do isNew[group[j]] = old[j - i + 1] == 0 end
-    i = last + 1
+    local old = redis.call('BITFIELD', key, unpack(args))
+    for j = 0, n - 1 do
+      if old[j + 1] == 0 then
+        local g = tonumber(ARGV[q + 3 * j + 1])
+        counts[g] = (counts[g] or 0) + 1
+        sums[g] = (sums[g] or 0) + tonumber(ARGV[q + 3 * j + 2])
+        added = added + 1
+      else
+        duplicates = duplicates + 1
+      end
+    end
+    q = q + 3 * n
+    done = done + n
   end
 end
 
--- 2. Sum new events: into their window, or into the late sums when it is final.
+-- 2. Each group's sums go to its window, or to the late sums when the window is final.
 local P = tonumber(redis.call('HGET', wmKey, 'group_ms') or '')
 local lateOf = {}
 local function windowIsLate(w)
@@ -121,28 +138,24 @@ local function windowIsLate(w)
   return v
 end
 local totals, late, perWindow = {}, {}, {}
-local added, duplicates, lateCount = 0, 0, 0
-for e = 1, count do
-  if isNew[e] then
-    added = added + 1
-    local s = starts[e]
-    local w = tonumber(ARGV[s + 2])
-    local target
-    if windowIsLate(w) then
-      lateCount = lateCount + 1
-      target = late
-    else
-      target = perWindow[w]
-      if not target then target = {}; perWindow[w] = target end
-    end
-    for j = 0, tonumber(ARGV[s + 3]) - 1 do
-      local f, v = tonumber(ARGV[s + 4 + 2 * j]), tonumber(ARGV[s + 5 + 2 * j])
-      totals[f] = (totals[f] or 0) + v
-      target[f] = (target[f] or 0) + v
-    end
+local lateCount = 0
+local function add(target, f, v)
+  totals[f] = (totals[f] or 0) + v
+  target[f] = (target[f] or 0) + v
+end
+for g, c in pairs(counts) do
+  local group = groups[g]
+  local target
+  if windowIsLate(group.w) then
+    lateCount = lateCount + c
+    target = late
   else
-    duplicates = duplicates + 1
+    target = perWindow[group.w]
+    if not target then target = {}; perWindow[group.w] = target end
   end
+  local fixed = group.fixed
+  for j = 1, #fixed, 2 do add(target, fixed[j], fixed[j + 1] * c) end
+  if group.var > 0 then add(target, group.var, sums[g]) end
 end
 
 -- 3. Write the sums: one HINCRBY per (key, field).

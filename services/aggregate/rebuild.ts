@@ -1,7 +1,8 @@
 /**
  * `--rebuild`: recompute this namespace's metrics from the earliest offsets,
  * for a Redis that lost its data (or metrics that must be redone). The group's
- * offsets are moved to the earliest first and the keys deleted second, so
+ * committed offsets are deleted first (it then reads from the earliest) and
+ * the keys second, so
  * that a crash in between leaves a state a plain restart repairs: either the
  * old metrics with their bitmaps (a replay then counts nothing twice), or
  * none at all (a replay recounts everything).
@@ -31,7 +32,8 @@ export interface RebuildResult {
 }
 
 /**
- * Resets `group` to the earliest offsets of `topics` and deletes the
+ * Resets `group` to the earliest offsets of `topics` (by deleting its
+ * committed offsets) and deletes the
  * namespace's `metrics:*` keys and the aggregator's dead-letter counters.
  *
  * @throws {ServiceError} when the group has running members.
@@ -55,7 +57,18 @@ export async function prepareRebuild(
       if (offset >= 0) sentBefore.set(partitionKey(topic, p.partition), offset);
     }
   }
-  for (const topic of topics) await admin.resetOffsets({ groupId: group, topic, earliest: true });
+  if (sentBefore.size > 0) {
+    // Without committed offsets the group starts from the earliest ones. One request, unlike
+    // kafkajs' resetOffsets, which joins the group once per topic.
+    try {
+      await admin.deleteGroups([group]);
+    } catch (error) {
+      throw new ServiceError(
+        `Cannot rebuild the metrics as Kafka refused to reset group ${group} ` +
+          `(${(error as Error).message}): stop every \`deno task aggregate\` of this namespace`,
+      );
+    }
+  }
   const deletedKeys = await clearMetrics(redis, n);
   return { sentBefore, deletedKeys };
 }

@@ -5,8 +5,10 @@
  *
  * Events cannot be summed before they reach Redis: whether an event counts
  * depends on the de-duplication bitmap there. So each event travels on its
- * own, as a handful of small integers that point into per-chunk tables of
- * field names, window starts and bitmap keys.
+ * own, but as three small numbers: its bit, its group (window and shape, e.g.
+ * "a search in the window at 10:00:30") and its one variable amount (money).
+ * The script counts new events per group and multiplies out the fixed
+ * amounts once per group.
  *
  * @module
  */
@@ -27,7 +29,12 @@ export interface Contribution {
   id: number;
   eventMs: number;
   windowStartMs: number;
-  fields: [string, number][];
+  /** Pairs every event of the same `shape` adds alike. */
+  fixed: readonly (readonly [string, number])[];
+  /** The one amount that differs between events of a shape (money), if any. */
+  variable?: readonly [string, number];
+  /** Names `fixed` and the variable field: events of one shape and window form one group. */
+  shape: string;
 }
 
 /**
@@ -35,7 +42,7 @@ export interface Contribution {
  *
  * @example
  * ```ts ignore
- * contributionOf(transactionEvent, 30_000).fields;
+ * fieldsOf(contributionOf(transactionEvent, 30_000));
  * // [["events", 1], ["transaction_count", 1], ["revenue_cents", 161799]]
  * ```
  */
@@ -48,43 +55,64 @@ export function contributionOf(event: PipelineEvent, windowMs: number): Contribu
         ...base,
         kind: EVENT_KINDS.transaction,
         id: event.transaction_id,
-        fields: [
-          [METRIC_FIELDS.events, 1],
-          [METRIC_FIELDS.transactionCount, 1],
-          [METRIC_FIELDS.revenueCents, event.total_cents],
-        ],
+        fixed: TRANSACTION_FIXED,
+        variable: [METRIC_FIELDS.revenueCents, event.total_cents],
+        shape: "txn",
       };
     case "transaction_item":
       return {
         ...base,
         kind: EVENT_KINDS.transactionItem,
         id: event.detail_id,
-        fields: [
+        fixed: [
           [METRIC_FIELDS.itemsSold, event.quantity],
           [METRIC_FIELDS.categoryUnits(event.category), event.quantity],
-          [METRIC_FIELDS.categoryRevenueCents(event.category), event.revenue_cents],
         ],
+        variable: [METRIC_FIELDS.categoryRevenueCents(event.category), event.revenue_cents],
+        shape: `ti\u0000${event.category}\u0000${event.quantity}`,
       };
     default:
       return {
         ...base,
         kind: EVENT_KINDS.behavior,
         id: event.behavior_id,
-        fields: [[METRIC_FIELDS.events, 1], [METRIC_FIELDS.behavior(event.event_type), 1]],
+        fixed: behaviorFixed(event.event_type),
+        shape: `ub\u0000${event.event_type}`,
       };
   }
 }
 
+const TRANSACTION_FIXED = [
+  [METRIC_FIELDS.events, 1],
+  [METRIC_FIELDS.transactionCount, 1],
+] as const;
+const BEHAVIOR_FIXED = new Map<string, readonly (readonly [string, number])[]>();
+function behaviorFixed(type: string) {
+  let fixed = BEHAVIOR_FIXED.get(type);
+  if (!fixed) {
+    fixed = [[METRIC_FIELDS.events, 1], [METRIC_FIELDS.behavior(type), 1]];
+    BEHAVIOR_FIXED.set(type, fixed);
+  }
+  return fixed;
+}
+
+/** Every (field, amount) pair of a contribution. */
+export function fieldsOf(c: Contribution): [string, number][] {
+  const pairs = c.fixed.map(([f, a]) => [f, a] as [string, number]);
+  if (c.variable) pairs.push([c.variable[0], c.variable[1]]);
+  return pairs;
+}
+
 /** One script call's worth of events, in the layout ./lua.ts reads. */
 export interface EncodedChunk {
-  /** Field names; events refer to them by 1-based index. */
+  /** Field names; groups refer to them by 1-based index. */
   fields: string[];
   /** Window starts (ms). */
   windows: number[];
-  /** Bitmap keys, full (namespaced) names. */
-  bitmaps: string[];
-  /** Per event: bitmap, bit, window, pair count, then (field, amount) pairs; all as strings. */
-  body: string[];
+  /** Per group: window, variable field (0: none), pair count, then (field, amount) pairs. */
+  groups: string[];
+  /** Per bitmap: its key, its event count, then per event: bit, group, variable amount. */
+  sections: string[];
   events: number;
 }
 
@@ -95,11 +123,11 @@ export interface EncodedChunk {
  * @example
  * ```ts
  * import { encodeChunks } from "./reduce.ts";
- * const [chunk] = encodeChunks([
- *   { kind: "ub", id: 7, eventMs: 5, windowStartMs: 0, fields: [["events", 1]] },
- * ], { seenPrefix: "n:metrics:seen:", maxEvents: 5000 });
- * chunk.body; // ["1", "7", "1", "1", "1", "1"]
- * chunk.bitmaps; // ["n:metrics:seen:ub:0"]
+ * const [chunk] = encodeChunks([{
+ *   kind: "ub", id: 7, eventMs: 5, windowStartMs: 0, fixed: [["events", 1]], shape: "e",
+ * }], { seenPrefix: "n:metrics:seen:", maxEvents: 5000 });
+ * chunk.groups; // ["1", "0", "1", "1", "1"]
+ * chunk.sections; // ["n:metrics:seen:ub:0", "1", "7", "1", "0"]
  * ```
  */
 export function encodeChunks(
@@ -116,24 +144,42 @@ export function encodeChunks(
 function encodeChunk(contributions: readonly Contribution[], seenPrefix: string): EncodedChunk {
   const fields = new Indexer<string>();
   const windows = new Indexer<number>();
-  const bitmaps = new Indexer<string>();
-  const body: string[] = [];
+  const groupIndex = new Map<string, number>();
+  const groups: string[] = [];
+  const bitmaps = new Map<string, string[]>();
   for (const c of contributions) {
+    const groupKey = `${c.windowStartMs}\u0001${c.shape}`;
+    let group = groupIndex.get(groupKey);
+    if (group === undefined) {
+      group = groupIndex.size + 1;
+      groupIndex.set(groupKey, group);
+      groups.push(
+        String(windows.of(c.windowStartMs)),
+        String(c.variable ? fields.of(c.variable[0]) : 0),
+        String(c.fixed.length),
+      );
+      for (const [field, amount] of c.fixed) groups.push(String(fields.of(field)), String(amount));
+    }
     const segment = Math.floor(c.id / BITMAP_SEGMENT_BITS);
-    const bit = c.id - segment * BITMAP_SEGMENT_BITS;
-    body.push(
-      String(bitmaps.of(`${seenPrefix}${c.kind}:${segment}`)),
-      String(bit),
-      String(windows.of(c.windowStartMs)),
-      String(c.fields.length),
+    const key = `${seenPrefix}${c.kind}:${segment}`;
+    let section = bitmaps.get(key);
+    if (!section) bitmaps.set(key, section = []);
+    section.push(
+      String(c.id - segment * BITMAP_SEGMENT_BITS),
+      String(group),
+      String(c.variable ? c.variable[1] : 0),
     );
-    for (const [field, amount] of c.fields) body.push(String(fields.of(field)), String(amount));
+  }
+  const sections: string[] = [];
+  for (const [key, events] of bitmaps) {
+    sections.push(key, String(events.length / 3));
+    for (const value of events) sections.push(value);
   }
   return {
     fields: fields.values,
     windows: windows.values,
-    bitmaps: bitmaps.values,
-    body,
+    groups,
+    sections,
     events: contributions.length,
   };
 }
@@ -151,15 +197,4 @@ class Indexer<T> {
     }
     return i;
   }
-}
-
-/** The newest event time per partition key in a batch of contributions. */
-export function newestByPartition(
-  entries: Iterable<{ key: string; eventMs: number }>,
-): Map<string, number> {
-  const newest = new Map<string, number>();
-  for (const { key, eventMs } of entries) {
-    if ((newest.get(key) ?? -Infinity) < eventMs) newest.set(key, eventMs);
-  }
-  return newest;
 }

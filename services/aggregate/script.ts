@@ -123,11 +123,11 @@ export function createMetricsScript(
       String(staleMs),
       ...counted(chunk?.fields ?? []),
       ...counted(chunk?.windows ?? []),
-      ...counted(chunk?.bitmaps ?? []),
+      ...counted(chunk?.groups ?? []),
       ...counted(deadLetters.flat()),
     ];
     // Spread would overflow the stack on a large chunk; push in a loop. ioredis flattens arrays.
-    for (const value of chunk?.body ?? []) args.push(value);
+    for (const value of chunk?.sections ?? []) args.push(value);
     sha ??= await sha1(METRICS_LUA);
     let reply: unknown;
     try {
