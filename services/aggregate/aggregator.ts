@@ -20,47 +20,27 @@ import { createFlush, type Part } from "./flush.ts";
 import { createKafkaIo, INPUT_TOPICS, withTimeout } from "./kafka_io.ts";
 import { advance, caughtUp, type Committed, lagOf, type PartitionEnds } from "./offsets.ts";
 import { prepareRebuild } from "./rebuild.ts";
+import { claimWindowLength, watchRedis } from "./redis_io.ts";
 import {
   addFlush,
   createFlushLog,
   emptyTotals,
+  heartbeatDetail,
   heartbeatFields,
-  isoOrNull,
   rate,
+  startLines,
+  summaryLine,
   type Totals,
 } from "./report.ts";
-import { AGGREGATE_KEYS, createMetricsScript } from "./script.ts";
+import { createMetricsScript } from "./script.ts";
 import { createWatermarkTracker, type LocalWatermark } from "./watermark.ts";
+import { type AggregatorOptions, resolveOptions } from "./options.ts";
+
+export type { AggregatorOptions };
 
 export interface AggregatorDeps {
   config: Config;
   log: Logger;
-}
-
-export interface AggregatorOptions {
-  /** Consumer group below the namespace (default `instashop-metrics`). */
-  group?: string;
-  /** Tumbling window length (default 30 s). */
-  windowMs?: number;
-  /** Watermark delay behind the newest event time (default 10 s). */
-  latenessMs?: number;
-  /** How long a window stays open after the watermark passed its end (default 0). */
-  allowedLatenessMs?: number;
-  /** How long windows stay in the series, in event time (default 24 h). */
-  retentionMs?: number;
-  /** Quiet, caught-up partitions stop holding the watermark after this (default 2 windows). */
-  idleMs?: number;
-  /** Stop once caught up with the end offsets seen at start. */
-  drain?: boolean;
-  /** Delete the namespace's metrics and recompute them from the earliest offsets. */
-  rebuild?: boolean;
-  /** Fault injection (tests): after the first Redis write, wait to be killed. */
-  holdAfterWrite?: boolean;
-  heartbeatMs?: number;
-  /** Events per Redis script call (default 5,000). */
-  maxEvents?: number;
-  /** Kafka fetch size per partition (default 4 MiB). */
-  fetchBytes?: number;
 }
 
 export interface AggregatorSummary extends Totals {
@@ -92,19 +72,20 @@ export function createAggregator(
   { config, log }: AggregatorDeps,
   options: AggregatorOptions = {},
 ): Aggregator {
+  const resolved = resolveOptions(options);
   const {
-    windowMs = 30_000,
-    latenessMs = 10_000,
-    allowedLatenessMs = 0,
-    retentionMs = 24 * 3_600_000,
-    idleMs = 2 * windowMs,
-    drain = false,
-    rebuild = false,
-    holdAfterWrite = false,
-    heartbeatMs = 2000,
-    maxEvents = 5000,
-    fetchBytes = 4 * 1024 * 1024,
-  } = options;
+    windowMs,
+    latenessMs,
+    allowedLatenessMs,
+    retentionMs,
+    idleMs,
+    drain,
+    rebuild,
+    holdAfterWrite,
+    heartbeatMs,
+    maxEvents,
+    fetchBytes,
+  } = resolved;
   const n = names(config.namespace);
   const group = n.group("aggregate", options.group);
   const instance = `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
@@ -121,15 +102,7 @@ export function createAggregator(
     const serial = createSerial();
     const flushLog = createFlushLog(log);
     const redis = createRedis(config);
-    let redisDown = false;
-    redis.on("error", (error: Error) => {
-      if (!redisDown) log.warn(`Redis: ${error.message} (retrying)`);
-      redisDown = true;
-    });
-    redis.on("ready", () => {
-      if (redisDown) log.info("✅ Redis is back");
-      redisDown = false;
-    });
+    watchRedis(redis, log);
     // kafkajs logs every retry; the loop below reports outages in one line each instead.
     const kafka = createKafka(config, { clientId: "instashop-aggregate", level: "nothing" });
     const io = createKafkaIo({ kafka, n, group, log, signal: stop.signal, attempts });
@@ -148,7 +121,6 @@ export function createAggregator(
     let fatal: unknown;
     let beating: Promise<void> | undefined;
     let lastBeat = { at: performance.now(), messages: 0 };
-    let held = false;
     let consuming = false;
 
     const tick = (endOfInput = false) =>
@@ -181,25 +153,15 @@ export function createAggregator(
           `♻️  Rebuild: deleted ${result.deletedKeys} metrics keys; group ${group} reset to the earliest offsets`,
         );
       }
-      await checkWindow();
+      await claimWindowLength(redis, n, windowMs);
       ends = await io.reach("read the end offsets", () => io.endOffsets());
       advance(committed, await io.reach("read the group offsets", () => io.groupOffsets()));
       targets = ends;
       await io.reach("connect a producer to Kafka", () => producer.connect());
 
-      log.info(
-        `🚀 Realtime metrics aggregator started${
-          config.namespace ? ` (namespace ${config.namespace})` : ""
-        }${drain ? ", draining" : ""}`,
-      );
-      log.info(`🆔 Group ID: ${group} (instance ${instance})`);
-      log.info(
-        `🪟 Windows of ${windowMs / 1000} s, watermark ${
-          latenessMs / 1000
-        } s behind the newest event` +
-          `${allowedLatenessMs ? `, windows open ${allowedLatenessMs / 1000} s longer` : ""}`,
-      );
-      log.info(`📥 ${INPUT_TOPICS.map((k) => n.topics[k]).join(", ")} -> Redis metrics`);
+      for (const line of startLines({ config, group, instance, options: resolved })) {
+        log.info(line);
+      }
       if (drain) log.info(`⏳ Draining ${lagOf(targets, committed).total} messages`);
       checkDrained();
 
@@ -215,14 +177,7 @@ export function createAggregator(
         maxEvents,
         attempts,
         sentBefore,
-        afterWrite: holdAfterWrite
-          ? async () => {
-            if (held) return;
-            held = true;
-            log.info("🧪 Fault injection: metrics written; holding before the offset commit");
-            await new Promise<never>(() => {});
-          }
-          : undefined,
+        holdAfterWrite,
       });
       const batcher = createBatcher<Part>(async (parts) => {
         try {
@@ -278,26 +233,8 @@ export function createAggregator(
     if (fatal) throw new ServiceError(`Cannot aggregate: ${(fatal as Error).message ?? fatal}`);
     const ms = performance.now() - started;
     const lag = lagOf(ends, committed).total;
-    log.info(
-      `🏁 ${drain && lag === 0 ? "Drained" : "Stopped"} after ${(ms / 1000).toFixed(1)} s: ` +
-        `${totals.messages} messages, ${totals.added} events counted ` +
-        `(${totals.duplicates} already counted, ${totals.late} late), ` +
-        `${totals.deadLetters} dead letters; watermark ${isoOrNull(groupWatermarkMs) ?? "none"}`,
-    );
+    log.info(summaryLine({ totals, ms, drained: drain && lag === 0, groupWatermarkMs }));
     return { ...totals, group, instance, groupWatermarkMs, ms };
-
-    /** Refuses to mix window lengths in one namespace: windows would overlap. */
-    async function checkWindow() {
-      const key = n.redis(AGGREGATE_KEYS.watermark);
-      await redis.hsetnx(key, "window_ms", String(windowMs));
-      const stored = Number(await redis.hget(key, "window_ms"));
-      if (stored !== windowMs) {
-        throw new ServiceError(
-          `Cannot aggregate with --window ${windowMs / 1000}s as this namespace's metrics ` +
-            `use ${stored / 1000}s windows: use the same --window, or --rebuild`,
-        );
-      }
-    }
 
     /** The last word on the watermark: a finished drain closes what it can, then leaves. */
     async function finish() {
@@ -341,8 +278,6 @@ export function createAggregator(
 
     async function beat() {
       const now = performance.now();
-      const lag = lagOf(ends, committed);
-      const view = tracker.view(Date.now());
       const fields = heartbeatFields({
         stage: "aggregate",
         pid: Deno.pid,
@@ -350,28 +285,19 @@ export function createAggregator(
         events: totals.messages,
         events_per_s: rate(totals.messages, lastBeat.messages, now - lastBeat.at),
         dead_letters: totals.deadLetters,
-        detail: {
+        detail: heartbeatDetail({
           instance,
           group,
-          mode: drain ? "drain" : "run",
-          window_ms: windowMs,
-          last_flush: totals.lastFlushAt,
-          watermark: typeof localWatermark === "number"
-            ? isoOrNull(localWatermark)
-            : localWatermark,
-          group_watermark: isoOrNull(groupWatermarkMs),
-          counted: totals.added,
-          already_counted: totals.duplicates,
-          late: totals.late,
-          windows_closed: totals.finalized,
-          flushes: totals.flushes,
+          drain,
+          windowMs,
+          totals,
+          localWatermark,
+          groupWatermarkMs,
           assigned: assigned.length,
-          idle: Object.values(view).filter((v) => v.idle).length,
-          lag_total: lag.total,
-          lag: Object.fromEntries(
-            Object.entries(lag.byTopic).map(([t, v]) => [plain(t), v]),
-          ),
-        },
+          idle: Object.values(tracker.view(Date.now())).filter((v) => v.idle).length,
+          lag: lagOf(ends, committed),
+          plain,
+        }),
       });
       lastBeat = { at: now, messages: totals.messages };
       await redis.hset(n.heartbeat("aggregate"), fields);

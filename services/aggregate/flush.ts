@@ -61,8 +61,8 @@ export interface FlushDeps {
   attempts: number;
   /** `topic:partition` -> offset below which dead letters were sent before (`--rebuild`). */
   sentBefore?: ReadonlyMap<string, number>;
-  /** Fault injection: runs after the first Redis write that counted events. */
-  afterWrite?: () => Promise<void>;
+  /** Fault injection (tests): after the first Redis write that counted events, hang. */
+  holdAfterWrite?: boolean;
 }
 
 /**
@@ -74,6 +74,7 @@ export interface FlushDeps {
  */
 export function createFlush(deps: FlushDeps): (parts: Part[]) => Promise<FlushReport> {
   const { script, producer, instance, tracker, log, signal, maxEvents, attempts } = deps;
+  let held = false;
 
   return async function flush(parts: Part[]): Promise<FlushReport> {
     const started = performance.now();
@@ -123,7 +124,11 @@ export function createFlush(deps: FlushDeps): (parts: Part[]) => Promise<FlushRe
       report.late += result.late;
       report.finalized += result.finalized;
       groupWatermarkMs = result.groupWatermarkMs;
-      if (result.added > 0 && deps.afterWrite) await deps.afterWrite();
+      if (result.added > 0 && deps.holdAfterWrite && !held) {
+        held = true;
+        log.info("🧪 Fault injection: metrics written; holding before the offset commit");
+        await new Promise<never>(() => {});
+      }
     }
 
     const commits = parts.map((p) => ({

@@ -6,8 +6,11 @@
  * @module
  */
 
-import type { Heartbeat } from "../../lib/contracts.ts";
+import type { Config } from "../../lib/config.ts";
+import { type Heartbeat, names } from "../../lib/contracts.ts";
 import type { FlushReport } from "./flush.ts";
+import { INPUT_TOPICS } from "./kafka_io.ts";
+import type { LocalWatermark } from "./watermark.ts";
 
 /** Running totals of one instance since start. */
 export interface Totals {
@@ -149,4 +152,75 @@ export function rate(count: number, previous: number, ms: number): number {
 /** An epoch-ms time as ISO, or null. */
 export function isoOrNull(ms: number | undefined | "hold" | "none"): string | null {
   return typeof ms === "number" && Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+}
+
+/** The seed-like lines at start. */
+export function startLines({ config, group, instance, options }: {
+  config: Config;
+  group: string;
+  instance: string;
+  options: { windowMs: number; latenessMs: number; allowedLatenessMs: number; drain: boolean };
+}): string[] {
+  const n = names(config.namespace);
+  const { windowMs, latenessMs, allowedLatenessMs, drain } = options;
+  const open = allowedLatenessMs ? `, windows open ${allowedLatenessMs / 1000} s longer` : "";
+  return [
+    `🚀 Realtime metrics aggregator started${
+      config.namespace ? ` (namespace ${config.namespace})` : ""
+    }${drain ? ", draining" : ""}`,
+    `🆔 Group ID: ${group} (instance ${instance})`,
+    `🪟 Windows of ${windowMs / 1000} s, watermark ${
+      latenessMs / 1000
+    } s behind the newest event${open}`,
+    `📥 ${INPUT_TOPICS.map((k) => n.topics[k]).join(", ")} -> Redis metrics`,
+  ];
+}
+
+/** The `detail` JSON of the aggregator's heartbeat. */
+export function heartbeatDetail(d: {
+  instance: string;
+  group: string;
+  drain: boolean;
+  windowMs: number;
+  totals: Totals;
+  localWatermark: LocalWatermark;
+  groupWatermarkMs: number | undefined;
+  assigned: number;
+  idle: number;
+  lag: { total: number; byTopic: Record<string, Record<string, number>> };
+  plain: (topic: string) => string;
+}): Record<string, unknown> {
+  return {
+    instance: d.instance,
+    group: d.group,
+    mode: d.drain ? "drain" : "run",
+    window_ms: d.windowMs,
+    last_flush: d.totals.lastFlushAt,
+    watermark: typeof d.localWatermark === "number"
+      ? isoOrNull(d.localWatermark)
+      : d.localWatermark,
+    group_watermark: isoOrNull(d.groupWatermarkMs),
+    counted: d.totals.added,
+    already_counted: d.totals.duplicates,
+    late: d.totals.late,
+    windows_closed: d.totals.finalized,
+    flushes: d.totals.flushes,
+    assigned: d.assigned,
+    idle: d.idle,
+    lag_total: d.lag.total,
+    lag: Object.fromEntries(Object.entries(d.lag.byTopic).map(([t, v]) => [d.plain(t), v])),
+  };
+}
+
+/** The last line of a run. */
+export function summaryLine({ totals, ms, drained, groupWatermarkMs }: {
+  totals: Totals;
+  ms: number;
+  drained: boolean;
+  groupWatermarkMs: number | undefined;
+}): string {
+  return `🏁 ${drained ? "Drained" : "Stopped"} after ${(ms / 1000).toFixed(1)} s: ` +
+    `${totals.messages} messages, ${totals.added} events counted ` +
+    `(${totals.duplicates} already counted, ${totals.late} late), ` +
+    `${totals.deadLetters} dead letters; watermark ${isoOrNull(groupWatermarkMs) ?? "none"}`;
 }
