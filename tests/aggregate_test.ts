@@ -160,7 +160,10 @@ async function reconcile(redis: Redis, ns: TestNamespace) {
   }
   add(await redis.hgetall(n.redis("metrics:late")));
   add(await redis.hgetall(n.redis("metrics:expired")));
-  assert.deepEqual(sums, await totalsOf(redis, ns));
+  const totals = await totalsOf(redis, ns);
+  for (const field of new Set([...Object.keys(sums), ...Object.keys(totals)])) {
+    assert.equal(sums[field] ?? 0, totals[field] ?? 0, field);
+  }
 }
 
 function withoutLate(totals: Record<string, number>) {
@@ -588,7 +591,7 @@ Deno.test({
 
       const totals = await totalsOf(redis, ns);
       assert.deepEqual(withoutLate(totals), expectedTotals(events));
-      assert.equal(totals.late_events ?? 0, 0);
+      assert.equal(totals.late_events, 0);
       await reconcile(redis, ns);
 
       const txns = events.filter((e): e is TransactionEvent => e.event_type === "transaction");

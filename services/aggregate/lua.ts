@@ -166,8 +166,9 @@ for f, v in pairs(totals) do
     or string.match(fields[f], ${str(`^${literal(CATEGORY)}(.+)${literal(REVENUE)}$`)})
   if cat then categories[cat] = true end
 end
+-- late_events is always present once anything was counted, so that a reader sees 0, not nil.
+if added > 0 then redis.call('HINCRBY', totalsKey, LATE, lateCount) end
 if lateCount > 0 then
-  redis.call('HINCRBY', totalsKey, LATE, lateCount)
   redis.call('HINCRBY', lateKey, LATE, lateCount)
   for f, v in pairs(late) do redis.call('HINCRBY', lateKey, fields[f], int(v)) end
 end
