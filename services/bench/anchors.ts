@@ -17,6 +17,8 @@ import { meanValueBytes } from "./payload.ts";
 import { rate, round } from "./stats.ts";
 
 export interface KafkaAnchors {
+  /** Runs of each tool; the best is kept. */
+  runs: number;
   /** Mean value size of the messages the tool sent. */
   message_bytes: number;
   producer_perf: ProducerPerfResult & { command: string };
@@ -35,10 +37,11 @@ export interface CopyAnchorResult {
  */
 export async function runKafkaAnchors(
   ns: BenchNamespace,
-  { records, messages, signal }: {
+  { records, messages, signal, runs = 2 }: {
     records: number;
     messages: readonly SampleMessage[];
     signal?: AbortSignal;
+    runs?: number;
   },
 ): Promise<KafkaAnchors> {
   const jarDir = await kafkaJarsDir();
@@ -48,39 +51,54 @@ export async function runKafkaAnchors(
     // The tool splits the file on newlines; JSON.stringify never emits a raw one.
     await Deno.writeTextFile(payloadFile, messages.map((m) => m.value).join("\n"));
     const brokers = ns.config.kafka.brokers;
-    const producer = await producerPerformance({
-      jarDir,
-      brokers,
-      topic,
-      records,
-      payloadFile,
-      signal,
-    });
-    const consumer = await consumerPerformance({
-      jarDir,
-      brokers,
-      topic,
-      records,
-      group: `${ns.namespace}.anchor-perf`,
-      signal,
-    });
+    // Best of `runs`: on a shared 2-core machine one run can be halved by a neighbour,
+    // and an anchor that is too low would flatter the pipeline.
+    let producer: KafkaAnchors["producer_perf"] | undefined;
+    let consumer: KafkaAnchors["consumer_perf"] | undefined;
+    for (let run = 1; run <= runs; run++) {
+      const p = await producerPerformance({ jarDir, brokers, topic, records, payloadFile, signal });
+      if (!producer || p.records_per_s > producer.records_per_s) producer = p;
+    }
+    for (let run = 1; run <= runs; run++) {
+      const c = await consumerPerformance({
+        jarDir,
+        brokers,
+        topic,
+        records,
+        group: `${ns.namespace}.anchor-perf-${run}`,
+        signal,
+      });
+      if (!consumer || c.records_per_s > consumer.records_per_s) consumer = c;
+    }
     return {
       message_bytes: meanValueBytes(messages),
-      producer_perf: producer,
-      consumer_perf: consumer,
+      producer_perf: producer!,
+      consumer_perf: consumer!,
+      runs,
     };
   } finally {
     await Deno.remove(payloadFile).catch(() => {});
   }
 }
 
-/** COPY of `lines` (COPY text rows) into a scratch table shaped like realtime_events. */
-export async function runCopyAnchor(sql: Sql, lines: readonly string[]): Promise<CopyAnchorResult> {
-  const result = await copyAnchor(sql, lines);
-  await sql.unsafe(`drop table if exists ${result.table}`);
+/**
+ * COPY of `lines` (COPY text rows) into a scratch table shaped like
+ * realtime_events, best of `runs`.
+ */
+export async function runCopyAnchor(
+  sql: Sql,
+  lines: readonly string[],
+  { runs = 2 } = {},
+): Promise<CopyAnchorResult> {
+  let result: Awaited<ReturnType<typeof copyAnchor>> | undefined;
+  for (let run = 1; run <= runs; run++) {
+    const r = await copyAnchor(sql, lines);
+    if (!result || r.ms < result.ms) result = r;
+  }
+  await sql.unsafe(`drop table if exists ${result!.table}`);
   return {
-    rows: result.rows,
-    ms: round(result.ms, 1) ?? 0,
-    events_per_s: round(rate(result.rows, result.ms)) ?? 0,
+    rows: result!.rows,
+    ms: round(result!.ms, 1) ?? 0,
+    events_per_s: round(rate(result!.rows, result!.ms)) ?? 0,
   };
 }

@@ -42,7 +42,7 @@ export async function peakRssMb(pid: number): Promise<number | undefined> {
  * Samples the peak RSS of `pid` every `everyMs` until stopped; `peak()` gives
  * the highest reading so far (VmHWM only grows, so this is the last one).
  */
-export function watchRss(pid: number, everyMs = 500) {
+export function watchRss(pid: number, everyMs = 200) {
   let peak = 0;
   const sample = async () => {
     const mb = await peakRssMb(pid);
