@@ -72,12 +72,7 @@ export function formatStatusReport(report: StatusReport): string[] {
   lines.push("", "Redis metrics");
   if (!redis.ok) lines.push(`  ❌ ${redis.error}`);
   else {
-    const totals = Object.entries(redis.totals);
-    lines.push(
-      totals.length === 0
-        ? "  metrics:totals: empty"
-        : `  metrics:totals: ${totals.map(([k, v]) => `${k}=${v}`).join(" ")}`,
-    );
+    lines.push(...formatTotals(redis.totals));
     lines.push(`  metrics:transactions: ${JSON.stringify(redis.transactions)}`);
     lines.push(`  metrics:behavior: ${JSON.stringify(redis.behavior)}`);
     for (const [category, value] of Object.entries(redis.products)) {
@@ -124,6 +119,35 @@ export function formatStatusReport(report: StatusReport): string[] {
     report.healthy ? "✅ healthy" : `❌ ${report.problems.length} problem(s):`,
     ...report.problems.map((p) => `  - ${p}`),
   );
+  return lines;
+}
+
+/** `metrics:totals` in three parts: the counts, the behaviour types, a table per category. */
+function formatTotals(totals: Record<string, number>): string[] {
+  const entries = Object.entries(totals);
+  if (entries.length === 0) return ["  metrics:totals: empty"];
+  const pairs = (list: [string, number][]) => list.map(([k, v]) => `${k}=${v}`).join(" ");
+  const plain = entries.filter(([k]) => !k.includes(":"));
+  const behavior = entries.filter(([k]) => k.startsWith("behavior:"));
+  const categories = new Map<string, { units?: number; revenue?: number }>();
+  const other: [string, number][] = [];
+  for (const [field, value] of entries) {
+    const match = field.match(/^category:(.+):(units|revenue_cents)$/);
+    if (match) {
+      const entry = categories.get(match[1]!) ?? {};
+      if (match[2] === "units") entry.units = value;
+      else entry.revenue = value;
+      categories.set(match[1]!, entry);
+    } else if (field.includes(":") && !field.startsWith("behavior:")) other.push([field, value]);
+  }
+  const lines = [`  metrics:totals: ${pairs([...plain, ...other])}`];
+  if (behavior.length > 0) lines.push(`    ${pairs(behavior)}`);
+  if (categories.size > 0) {
+    lines.push(...indent(indent(renderTable(
+      ["category", "units", "revenue_cents"],
+      [...categories].map(([name, c]) => [name, c.units, c.revenue]),
+    ))));
+  }
   return lines;
 }
 
