@@ -143,14 +143,22 @@ export function durationFlag(name: string, raw: string | undefined): number {
 
 /**
  * Runs a CLI body with the project's error policy and clean shutdown: the
- * `AbortSignal` fires on SIGINT or SIGTERM; a second signal exits at once.
+ * `AbortSignal` fires on SIGINT or SIGTERM; a second signal (a second later or more) exits at
+ * once.
  */
 export async function runMain(
   body: (signal: AbortSignal) => Promise<number | void>,
 ): Promise<never> {
   const controller = new AbortController();
+  let firstSignalAt = 0;
   const onSignal = () => {
-    if (controller.signal.aborted) Deno.exit(130);
+    // `deno task` forwards the terminal's Ctrl-C to its child, which also gets it from the
+    // terminal: one Ctrl-C arrives twice within milliseconds. Only a later one means "now".
+    if (controller.signal.aborted) {
+      if (Date.now() - firstSignalAt > 1000) Deno.exit(130);
+      return;
+    }
+    firstSignalAt = Date.now();
     controller.abort();
   };
   Deno.addSignalListener("SIGINT", onSignal);

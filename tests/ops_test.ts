@@ -319,70 +319,92 @@ async function countRows(url: string, table: string): Promise<number> {
   }
 }
 
+/** Pids of the live processes in process group `pgid` (`ps`; listing /proc needs --allow-all). */
+async function groupMembers(pgid: number): Promise<number[]> {
+  const out = await new Deno.Command("ps", { args: ["-e", "-o", "pid=,pgid=,stat="] }).output();
+  return new TextDecoder().decode(out.stdout).split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([pid, group, stat]) => pid && Number(group) === pgid && !stat?.startsWith("Z"))
+    .map(([pid]) => Number(pid));
+}
+
 Deno.test(
-  "start runs the pipeline end to end, answers on the dashboard and stops clean",
+  "start runs the pipeline end to end, answers on the dashboard and stops clean on Ctrl-C",
   slow,
   async () => {
     const ns = await createTestNamespace("ops_start");
+    const n = names(ns.namespace);
+    const redis = createRedis(ns.config);
     const port = 20000 + Math.floor(Math.random() * 20000);
+    // As a user types it, in its own process group so that a Ctrl-C can be sent to the
+    // group as a terminal does (deno task and main.ts both receive it).
     const child = new Deno.Command(Deno.execPath(), {
-      args: [...taskArgv("start"), "--rate", "100"],
+      args: ["task", "--quiet", "start", "--rate", "100"],
       cwd: ROOT,
       env: { ...ns.env, PORT: String(port) },
       clearEnv: true,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
+      detached: true,
     }).spawn();
     const out: string[] = [];
     const pipes = Promise.all([
       forEachLine(child.stdout, (l) => out.push(l)),
       forEachLine(child.stderr, (l) => out.push(l)),
     ]);
+    const stagePids = () =>
+      out.flatMap((l) => [...l.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1])));
     let status: Deno.CommandStatus | undefined;
     try {
       const startedAt = Date.now();
+      const left = () => 60_000 - (Date.now() - startedAt);
       await waitFor(
         "the dashboard URL",
-        60_000,
+        left(),
         () => out.some((l) => l.includes("🌐 Dashboard:")),
       );
       assert.ok(out.some((l) => l.includes(`http://127.0.0.1:${port}/`)));
       await waitFor(
         "events in the warehouse",
-        60_000 - (Date.now() - startedAt),
+        left(),
         async () => await countRows(ns.config.databases.dwh, "realtime_events") > 0,
+      );
+      await waitFor(
+        "events in the Redis totals",
+        left(),
+        async () => Number(await redis.hget(n.redis(REDIS_KEYS.totals), "events")) > 0,
       );
       const health = await fetch(`http://127.0.0.1:${port}/api/health`);
       assert.equal(health.status, 200);
       await health.body?.cancel();
       for (const stage of ["generate", "produce", "consume", "aggregate", "dashboard"]) {
-        assert.ok(
-          out.some((l) => l.startsWith(`[${stage}]`)),
-          `no line from ${stage}`,
-        );
+        assert.ok(out.some((l) => l.startsWith(`[${stage}]`)), `no line from ${stage}`);
       }
-      child.kill("SIGTERM");
+      Deno.kill(-child.pid, "SIGINT");
       status = await child.status;
       await pipes;
     } finally {
       if (!status) {
-        child.kill("SIGKILL");
+        Deno.kill(-child.pid, "SIGKILL");
         await child.status;
       }
-      const pids = out.flatMap((l) =>
-        [...l.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1]))
-      );
-      for (const pid of pids) if (alive(pid)) Deno.kill(-pid, "SIGKILL");
+      for (const pid of stagePids()) if (alive(pid)) Deno.kill(-pid, "SIGKILL");
+      redis.disconnect();
       await ns.cleanup();
     }
     const text = out.join("\n");
     assert.equal(status.code, 0, text);
-    const pids = [...text.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    const pids = stagePids();
     assert.equal(pids.length >= 5, true, text);
-    for (const pid of pids) assert.equal(alive(pid), false, `stage pid ${pid} outlived start`);
+    for (const pid of pids) {
+      assert.equal(alive(pid), false, `stage pid ${pid} outlived start`);
+      assert.deepEqual(await groupMembers(pid), [], `stage group ${pid} outlived start`);
+    }
+    assert.deepEqual(await groupMembers(child.pid), [], "deno task or main.ts outlived Ctrl-C");
     assert.match(text, /every service was already running/);
     assert.doesNotMatch(text, /Stopped .*(Kafka|Redis|PostgreSQL)/);
+    assert.match(text, /Stopping \(signal received\)/);
     assert.match(text, /no stage left running/);
   },
 );
