@@ -55,7 +55,7 @@ Deno.test("taskCommand splits a task's prelude from its deno run argv", () => {
   assert.deepEqual(taskArgv("produce"), taskCommand("produce").argv);
 });
 
-Deno.test("stageChildren passes --rate and --duration to the generator only", () => {
+Deno.test("stageChildren: flags to the generator, drains for produce, consume, aggregate", () => {
   const children = stageChildren({ rate: "100", duration: "2m" });
   assert.deepEqual(children.map((c) => c.name), [
     "generate",
@@ -67,6 +67,13 @@ Deno.test("stageChildren passes --rate and --duration to the generator only", ()
   assert.deepEqual(children[0]!.argv.slice(-4), ["--rate", "100", "--duration", "2m"]);
   assert.equal(children[1]!.argv.at(-1), "services/produce/cli.ts");
   assert.deepEqual(children[4]!.prelude, [["task", "--quiet", "build"]]);
+  assert.deepEqual(children.map((c) => c.drain ?? null), [
+    null,
+    ["--drain"],
+    ["--drain"],
+    ["--drain"],
+    null,
+  ]);
   assert.deepEqual(stageChildren({ generate: false }).map((c) => c.name), [
     "produce",
     "consume",
@@ -233,7 +240,14 @@ Deno.test(
     const supervisor = createSupervisor({
       children: [
         evalChild("crasher", 'console.log("up"); console.error("going down"); Deno.exit(3)'),
-        evalChild("steady", 'console.log("steady up"); setInterval(() => {}, 1000)'),
+        {
+          ...evalChild(
+            "steady",
+            'if (Deno.args.includes("--drain")) console.log("drained");' +
+              'else { console.log("steady up"); setInterval(() => {}, 1000); }',
+          ),
+          drain: ["--drain"],
+        },
         // Ignores SIGTERM: must be SIGKILLed after the stop timeout.
         evalChild(
           "stubborn",
@@ -281,7 +295,13 @@ Deno.test(
     assert.ok(
       lines.some((l) => l.includes("stubborn did not stop within 1500 ms; sending SIGKILL")),
     );
-    assert.ok(lines.some((l) => l.includes("steady stopped")));
+    // In order: steady stopped, then drained, then stubborn stopped.
+    const at = (text: string) => lines.findIndex((l) => l.includes(text));
+    assert.ok(at("steady stopped") >= 0);
+    assert.ok(at("Draining steady (--drain)") > at("steady stopped"));
+    assert.ok(at(`${stagePrefix("steady")}drained`) > at("Draining steady"));
+    assert.ok(at("✅ steady drained") > at(`${stagePrefix("steady")}drained`));
+    assert.ok(at("stubborn did not stop") > at("✅ steady drained"));
   },
 );
 
@@ -302,6 +322,33 @@ Deno.test(
     assert.deepEqual(await supervisor.done, { kind: "fatal", name: "bad", code: 2 });
     for (const pid of supervisor.allPids()) assert.equal(alive(pid), false);
     assert.ok(lines.some((l) => l.includes("bad refused its flags or configuration (exit 2)")));
+  },
+);
+
+Deno.test(
+  "supervisor kills its stages when its own process exits before stopping them",
+  slow,
+  async () => {
+    const script = `
+      import { createSupervisor } from ${
+      JSON.stringify(new URL("../services/ops/supervisor.ts", import.meta.url).href)
+    };
+      const s = createSupervisor({
+        children: [{ name: "steady", argv: ["eval", "setInterval(() => {}, 1000)"] }],
+        cwd: Deno.cwd(), env: Deno.env.toObject(), sink: () => {},
+      });
+      while (s.pids().length === 0) await new Promise((r) => setTimeout(r, 50));
+      console.log(s.pids()[0]);
+      Deno.exit(130);`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", script],
+      cwd: ROOT,
+      stdin: "null",
+    }).output();
+    assert.equal(out.code, 130);
+    const pid = Number(new TextDecoder().decode(out.stdout).trim());
+    assert.ok(pid > 0);
+    await waitFor("the orphan to die", 5000, () => !alive(pid));
   },
 );
 
@@ -384,6 +431,9 @@ Deno.test(
       Deno.kill(-child.pid, "SIGINT");
       status = await child.status;
       await pipes;
+      // The stop drained what was in flight: every store agrees with the source.
+      const verify = await runTask("verify", [], ns.env);
+      assert.equal(verify.code, 0, verify.stdout + verify.stderr);
     } finally {
       if (!status) {
         Deno.kill(-child.pid, "SIGKILL");
@@ -405,6 +455,9 @@ Deno.test(
     assert.match(text, /every service was already running/);
     assert.doesNotMatch(text, /Stopped .*(Kafka|Redis|PostgreSQL)/);
     assert.match(text, /Stopping \(signal received\)/);
+    for (const stage of ["produce", "consume", "aggregate"]) {
+      assert.match(text, new RegExp(`✅ ${stage} drained`));
+    }
     assert.match(text, /no stage left running/);
   },
 );

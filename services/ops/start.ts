@@ -46,6 +46,9 @@ export interface StartDeps {
 
 const ROOT = new URL("../../", import.meta.url);
 
+/** Stages drained at stop, so that what was in flight reaches Redis (`verify` agrees after). */
+const DRAINED: readonly Stage[] = ["produce", "consume", "aggregate"];
+
 /**
  * The children of `start`, in pipeline order, with each task's own permissions.
  *
@@ -74,6 +77,7 @@ export function stageChildren(
       name: stage,
       argv: [...argv, ...args],
       prelude: prelude.map((task) => ["task", "--quiet", task]),
+      ...(DRAINED.includes(stage) ? { drain: ["--drain"] } : {}),
     };
   });
 }

@@ -3,7 +3,12 @@
  * Ctrl-C in the terminal reaches only the supervisor, which then stops them
  * in order), each output line prefixed with its stage, a crash restarted
  * with exponential backoff, and a stop that leaves no process behind
- * (SIGTERM to the group, SIGKILL after a timeout).
+ * (SIGTERM to the group, SIGKILL after a timeout; SIGKILL to every group if
+ * the supervisor itself exits early).
+ *
+ * The stop goes in pipeline order, and a stage with a `drain` command is
+ * drained after it stopped, while the stages after it still run: what was in
+ * flight reaches the end, so the stores reconcile after a stop.
  *
  * @module
  */
@@ -17,6 +22,8 @@ export interface ChildSpec {
   argv: string[];
   /** Commands (argv after `deno`) run once, before the first start, e.g. `["task", "build"]`. */
   prelude?: string[][];
+  /** Arguments that make the stage process its backlog and exit (`["--drain"]`), run at stop. */
+  drain?: string[];
 }
 
 export interface BackoffOptions {
@@ -36,6 +43,8 @@ export interface SupervisorOptions {
   backoff?: BackoffOptions;
   /** How long a stage may take to stop after SIGTERM before SIGKILL (default 10 s). */
   stopTimeoutMs?: number;
+  /** How long a drain at stop may take before it is stopped (default 120 s). */
+  drainTimeoutMs?: number;
   execPath?: string;
 }
 
@@ -52,7 +61,10 @@ export interface Supervisor {
   allPids(): number[];
   /** Resolves when every child finished, one failed fatally, or stop() completed. */
   readonly done: Promise<SupervisorEnd>;
-  /** Stops every child (SIGTERM, then SIGKILL) and waits for their exit. Idempotent. */
+  /**
+   * Stops the children in order (SIGTERM, then SIGKILL), draining those with a
+   * `drain` command, and waits for every exit. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -98,6 +110,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     sink = consoleSink,
     backoff = {},
     stopTimeoutMs = 10_000,
+    drainTimeoutMs = 120_000,
     execPath = Deno.execPath(),
   } = options;
   const { stableMs = 60_000 } = backoff;
@@ -108,6 +121,12 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   let stopPromise: Promise<void> | undefined;
   const say = (line: string, stream: "stdout" | "stderr" = "stdout") =>
     sink(`${stagePrefix("start")}${line}`, stream);
+  // If the supervisor exits before its stop finished (a second Ctrl-C, an uncaught error),
+  // the stages must not outlive it: they are in their own groups, so nobody else would stop them.
+  const killAll = () => {
+    for (const pid of running.keys()) signalGroup(pid, "SIGKILL");
+  };
+  globalThis.addEventListener("unload", killAll);
 
   const runs = children.map((child) => supervise(child));
   const done = Promise.all(runs).then((): SupervisorEnd =>
@@ -126,7 +145,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     }
     while (!stopping.signal.aborted) {
       const startedAt = Date.now();
-      const status = await spawnOnce(child.name, child.argv, true);
+      const status = await spawnOnce(child.name, child.argv, { announce: true });
       if (stopping.signal.aborted) return;
       if (status.success) {
         say(`🏁 ${child.name} finished (exit 0); not restarted`);
@@ -158,7 +177,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   async function spawnOnce(
     name: string,
     argv: string[],
-    announce = false,
+    { announce = false, duringStop = false, onSpawn = (_pid: number) => {} } = {},
   ): Promise<Deno.CommandStatus> {
     const process = new Deno.Command(execPath, {
       args: argv,
@@ -180,8 +199,9 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const status = process.status;
     running.set(process.pid, { name, status });
     started.push(process.pid);
+    onSpawn(process.pid);
     if (announce) say(`▶️  ${name} started (pid ${process.pid})`);
-    if (stopping.signal.aborted) signalGroup(process.pid, "SIGTERM");
+    if (stopping.signal.aborted && !duringStop) signalGroup(process.pid, "SIGTERM");
     try {
       const result = await status;
       await pipes.catch(() => {});
@@ -194,28 +214,62 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   function stop(): Promise<void> {
     stopPromise ??= (async () => {
       stopping.abort();
-      const live = [...running.entries()];
-      if (live.length > 0) {
-        say(`🛑 Stopping ${live.map(([pid, c]) => `${c.name} (pid ${pid})`).join(", ")}`);
+      const draining = children.some((c) => c.drain);
+      say(
+        `🛑 Stopping the stages in pipeline order${
+          draining ? ", draining what is in flight (Ctrl-C again to stop at once)" : ""
+        }`,
+      );
+      for (const child of children) {
+        const live = [...running.entries()].filter(([, c]) => c.name === child.name);
+        await Promise.all(live.map(([pid, c]) => stopChild(pid, c, stopTimeoutMs)));
+        if (child.drain) await drain(child, child.drain);
       }
-      await Promise.all(live.map(([pid, child]) => stopChild(pid, child)));
       await Promise.all(runs);
+      globalThis.removeEventListener("unload", killAll);
     })();
     return stopPromise;
   }
 
-  async function stopChild(pid: number, child: { name: string; status: Promise<unknown> }) {
+  async function drain(child: ChildSpec, args: string[]): Promise<void> {
+    say(`⏳ Draining ${child.name} (${args.join(" ")})`);
+    let pid = 0;
+    const run = spawnOnce(child.name, [...child.argv, ...args], {
+      duringStop: true,
+      onSpawn: (spawned) => (pid = spawned),
+    });
+    const limit = new AbortController();
+    const finished = await Promise.race([
+      run.then(() => true),
+      sleep(drainTimeoutMs, limit.signal).then(() => false),
+    ]);
+    limit.abort();
+    if (!finished) {
+      say(`⚠️  ${child.name} did not drain within ${drainTimeoutMs} ms; stopping it`, "stderr");
+      await stopChild(pid, { name: `${child.name} drain`, status: run }, stopTimeoutMs);
+      return;
+    }
+    const status = await run;
+    if (status.success) say(`✅ ${child.name} drained`);
+    else say(`⚠️  ${child.name} drain ended with code ${status.code}`, "stderr");
+  }
+
+  async function stopChild(
+    pid: number,
+    child: { name: string; status: Promise<unknown> },
+    timeoutMs: number,
+  ) {
     signalGroup(pid, "SIGTERM");
     const timeout = new AbortController();
     const exited = await Promise.race([
       child.status.then(() => true),
-      sleep(stopTimeoutMs, timeout.signal).then(() => false),
+      sleep(timeoutMs, timeout.signal).then(() => false),
     ]);
     timeout.abort();
     if (exited) {
       say(`⏹️  ${child.name} stopped`);
     } else {
-      say(`⚠️  ${child.name} did not stop within ${stopTimeoutMs} ms; sending SIGKILL`, "stderr");
+      say(`⚠️  ${child.name} did not stop within ${timeoutMs} ms; sending SIGKILL`, "stderr");
       signalGroup(pid, "SIGKILL");
       await child.status;
     }
