@@ -1,0 +1,356 @@
+/**
+ * The pump of one stream: read a gated page after the cursor, turn it into
+ * validated messages, send it, and only once the broker acknowledged move the
+ * cursor (in memory at once, durably right after). While page N is in flight
+ * page N+1 is read and encoded, so PostgreSQL, the CPU and the broker overlap.
+ *
+ * Failures: PostgreSQL or Kafka unreachable are retried with backoff, logged,
+ * and resume from the last acknowledged row; anything else (an invalid row, a
+ * second producer, a bug) stops the stream loudly.
+ *
+ * @module
+ */
+
+import { ServiceError } from "../../lib/cli.ts";
+import type { Logger } from "../../lib/log.ts";
+import { sleep } from "../../lib/retry.ts";
+import { compareCursor, type Cursor, formatCursor, START } from "./cursor.ts";
+import type { OutMessage } from "./messages.ts";
+import type { Sender } from "./sender.ts";
+import type { Held, Page, PageRow, Source } from "./source.ts";
+
+export interface StreamOptions<R extends PageRow> {
+  source: Source<R>;
+  sender: Sender;
+  toMessages(rows: readonly R[]): OutMessage[];
+  /** The "📤 Sending ..." line of a page. */
+  describe(rows: readonly R[], messages: readonly OutMessage[]): string;
+  /** Plural noun of a row, for log lines ("transactions"). */
+  noun: string;
+  log: Logger;
+  signal: AbortSignal;
+  drain: boolean;
+  batch: number;
+  intervalMs: number;
+  replaySince?: Date;
+  /** A drain gives up after PostgreSQL or Kafka was unreachable this long. */
+  drainGiveUpMs?: number;
+  /** Called when PostgreSQL answers again after a failure (to re-arm LISTEN). */
+  onPostgresRecovered?: () => void;
+}
+
+export interface StreamStatus {
+  stream: string;
+  /** Last row the broker acknowledged. */
+  acked: string;
+  /** Last cursor stored in PostgreSQL. */
+  stored: string;
+  events: number;
+  messages: number;
+  replayed: number;
+  held: number;
+  failing: "kafka" | "postgres" | null;
+  /** Epoch ms when the first row was read, and when the broker last acknowledged. */
+  firstReadAt: number | null;
+  lastAckAt: number | null;
+}
+
+export interface StreamPump {
+  readonly stream: string;
+  /** New rows may be there (a NOTIFY arrived). */
+  wake(): void;
+  /** Follows the stream until the signal aborts, or, with `drain`, until caught up. */
+  run(): Promise<void>;
+  status(): StreamStatus;
+  /** Rows after the acknowledged cursor, or undefined when PostgreSQL does not answer. */
+  lag(): Promise<number | undefined>;
+}
+
+type Kind = "kafka" | "postgres";
+
+/** A service that is unreachable for now; the pump retries. */
+class Fault extends Error {
+  constructor(readonly kind: Kind, override readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+/** Creates the pump of one stream; see the module doc. */
+export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): StreamPump {
+  const {
+    source,
+    sender,
+    toMessages,
+    describe,
+    noun,
+    log,
+    signal,
+    drain,
+    batch,
+    intervalMs,
+    replaySince,
+    drainGiveUpMs = 60_000,
+    onPostgresRecovered,
+  } = options;
+  const stream = source.stream;
+  const waker = createWaker();
+  const saver = createSaver(storeCursor);
+  const counts = { events: 0, messages: 0, replayed: 0 };
+  const times = { firstReadAt: null as number | null, lastAckAt: null as number | null };
+  let acked: Cursor = START;
+  let stored: Cursor = START;
+  let ceiling: bigint | undefined;
+  let held = 0;
+  let blockerXid: string | undefined;
+  let blockerLogged = false;
+  let failing: Kind | null = null;
+  let failingSince = 0;
+
+  async function run(): Promise<void> {
+    const cursor = await withRetry(() => pg(source.readCursor));
+    if (cursor === undefined && signal.aborted) return;
+    stored = acked = cursor ?? START;
+    log.info(
+      `📍 ${stream}: resuming after ${
+        compareCursor(stored, START) === 0 ? "the first row" : `cursor ${formatCursor(stored)}`
+      }`,
+    );
+    if (replaySince) await withRetry(replay);
+    while (!signal.aborted) {
+      reportHeld(await withRetry(catchUp));
+      if (drain) return;
+      await waker.wait(held > 0 ? Math.min(intervalMs, 250) : intervalMs, signal);
+    }
+  }
+
+  /** Publishes until a page comes back empty; returns what holds the rest back. */
+  async function catchUp(): Promise<Held | undefined> {
+    waker.clear();
+    let position = acked;
+    let inflight: Promise<void> | undefined;
+    let sendError: unknown;
+    let caughtUp = false;
+    try {
+      while (!signal.aborted) {
+        const page: Page<R> = await pg(() => source.page(position, batch, ceiling));
+        // A drain publishes what was publishable when it started, then stops.
+        if (drain) ceiling ??= page.upto;
+        if (!page.last) {
+          caughtUp = true;
+          break;
+        }
+        times.firstReadAt ??= Date.now();
+        const messages = toMessages(page.rows);
+        position = page.last;
+        if (inflight) await inflight;
+        if (sendError !== undefined) break;
+        inflight = sendPage(page, messages).catch(async (error) => {
+          sendError = error;
+          await sender.reset();
+        });
+      }
+    } catch (error) {
+      if (inflight) await inflight;
+      // Fatal or not, what the broker acknowledged should not be re-sent after a restart.
+      if (!(error instanceof Fault)) await persist().catch(() => {});
+      throw error;
+    }
+    if (inflight) await inflight;
+    if (sendError !== undefined) throw new Fault("kafka", sendError);
+    await persist();
+    return caughtUp ? await pg(() => source.held(acked)) : undefined;
+  }
+
+  async function persist(): Promise<void> {
+    if (compareCursor(acked, stored) > 0) saver.save(acked);
+    await saver.flush();
+  }
+  async function sendPage(page: Page<R>, messages: OutMessage[]): Promise<void> {
+    log.info(describe(page.rows, messages));
+    await sender.send(messages);
+    acked = page.last!;
+    times.lastAckAt = Date.now();
+    counts.events += page.rows.length;
+    counts.messages += messages.length;
+    saver.save(acked);
+  }
+
+  let replayPosition: Cursor = START;
+  /** Re-sends rows up to the cursor stored at start; never moves the cursor. */
+  async function replay(): Promise<void> {
+    const upto = stored;
+    while (!signal.aborted) {
+      const page = await pg(() => source.replayPage(replaySince!, replayPosition, upto, batch));
+      if (!page.last) break;
+      const messages = toMessages(page.rows);
+      log.info(`🔁 Replaying ${describe(page.rows, messages).replace(/^📤 /, "")}`);
+      try {
+        await sender.send(messages);
+      } catch (error) {
+        await sender.reset();
+        throw new Fault("kafka", error);
+      }
+      replayPosition = page.last;
+      counts.replayed += page.rows.length;
+      counts.messages += messages.length;
+    }
+    if (!signal.aborted) log.info(`🔁 ${stream}: replayed ${counts.replayed} ${noun}`);
+  }
+
+  async function storeCursor(cursor: Cursor): Promise<void> {
+    await pg(() => source.storeCursor(cursor));
+    if (compareCursor(cursor, stored) > 0) stored = cursor;
+  }
+
+  /** Retries faults with backoff until they pass (a drain gives up after a while). */
+  async function withRetry<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    let delay = 500;
+    for (;;) {
+      try {
+        const result = await fn();
+        if (failing) recovered();
+        return result;
+      } catch (error) {
+        if (!(error instanceof Fault)) throw error;
+        if (signal.aborted) return undefined;
+        const now = Date.now();
+        if (failing === null) failingSince = now;
+        failing = error.kind;
+        const service = error.kind === "kafka" ? "Kafka" : "PostgreSQL";
+        if (drain && now - failingSince > drainGiveUpMs) {
+          throw new ServiceError(
+            `Cannot publish ${stream} as ${service} stayed unreachable for ${
+              Math.round((now - failingSince) / 1000)
+            } s: ${error.message}`,
+          );
+        }
+        log.warn(
+          `${service} unreachable for ${stream} (${error.message}); cursor stays at ${
+            formatCursor(acked)
+          }, retrying in ${delay / 1000} s`,
+        );
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, 15_000);
+      }
+    }
+  }
+
+  function recovered() {
+    log.info(`✅ ${failing === "kafka" ? "Kafka" : "PostgreSQL"} reachable again for ${stream}`);
+    if (failing === "postgres") onPostgresRecovered?.();
+    failing = null;
+  }
+
+  function reportHeld(state: Held | undefined) {
+    held = state?.held ?? 0;
+    if (!state || state.held === 0) {
+      blockerXid = undefined;
+      return;
+    }
+    const b = state.blocker;
+    const who = b ? `open transaction ${b.xid} (pid ${b.pid}, since ${b.since})` : "a transaction";
+    if (drain) {
+      log.info(`⏳ ${state.held} ${noun} wait for ${who} to commit; left for the next run`);
+    } else if (b && b.xid === blockerXid && !blockerLogged) {
+      // Said on the second sighting: a blocker seen once is usually a commit in flight.
+      log.info(`⏳ ${state.held} ${noun} wait for ${who} to commit`);
+      blockerLogged = true;
+    }
+    if (b?.xid !== blockerXid) blockerLogged = false;
+    blockerXid = b?.xid;
+  }
+
+  return {
+    stream,
+    wake: () => waker.wake(),
+    run,
+    status: () => ({
+      stream,
+      acked: formatCursor(acked),
+      stored: formatCursor(stored),
+      ...counts,
+      ...times,
+      held,
+      failing,
+    }),
+    lag: () => source.pending(acked).catch(() => undefined),
+  };
+}
+
+/** Runs a PostgreSQL call, turning connection failures into retryable faults. */
+async function pg<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw isConnectionError(error) ? new Fault("postgres", error) : error;
+  }
+}
+
+/** Connection-level failures (retry) as opposed to SQL errors (a bug: stop). */
+export function isConnectionError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return /^(08|57|53)/.test(code) || code.startsWith("CONNECT") || code.startsWith("E") ||
+    code === "CONNECTION_CLOSED" || code === "CONNECTION_ENDED" ||
+    code === "CONNECTION_DESTROYED";
+}
+
+/** Coalescing, ordered cursor writes: only the latest pending cursor is written. */
+function createSaver(store: (cursor: Cursor) => Promise<void>) {
+  let pending: Cursor | undefined;
+  let running: Promise<void> | undefined;
+  let failure: unknown;
+  async function loop() {
+    try {
+      while (pending && failure === undefined) {
+        const cursor = pending;
+        pending = undefined;
+        await store(cursor);
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      running = undefined;
+    }
+  }
+  return {
+    save(cursor: Cursor) {
+      pending = cursor;
+      running ??= loop();
+    },
+    async flush() {
+      while (running) await running;
+      if (failure !== undefined) {
+        const error = failure;
+        failure = undefined;
+        throw error;
+      }
+    },
+  };
+}
+
+/** Wakes an idle pump at once (NOTIFY) instead of at its next poll. */
+function createWaker() {
+  let woken = false;
+  let resolve: (() => void) | undefined;
+  return {
+    wake() {
+      woken = true;
+      resolve?.();
+    },
+    clear() {
+      woken = false;
+    },
+    async wait(ms: number, signal: AbortSignal) {
+      if (!woken) {
+        const local = new AbortController();
+        const stop = () => local.abort();
+        signal.addEventListener("abort", stop, { once: true });
+        resolve = stop;
+        await sleep(ms, local.signal);
+        signal.removeEventListener("abort", stop);
+        resolve = undefined;
+      }
+      woken = false;
+    },
+  };
+}
