@@ -114,10 +114,33 @@ export async function copyAnchor(
     }
   };
   const started = performance.now();
-  const writable = await sql`copy ${sql(table)} (${
-    sql(COPY_COLUMNS as unknown as string[])
-  }) from stdin`.writable();
-  await pipeline(Readable.from(chunks()), writable);
+  const load = async () => {
+    const writable = await sql`copy ${sql(table)} (${
+      sql(COPY_COLUMNS as unknown as string[])
+    }) from stdin`.writable();
+    await pipeline(Readable.from(chunks()), writable);
+  };
+  // Never hang the whole run: a COPY slower than 1,000 rows/s plus a minute is a failure.
+  const limitMs = 60_000 + lines.length;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      load(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `Cannot finish the COPY anchor: ${lines.length} rows took over ${limitMs} ms`,
+              ),
+            ),
+          limitMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
   const ms = performance.now() - started;
   const [{ count }] = await sql.unsafe<{ count: number }[]>(
     `select count(*)::int as count from ${table}`,

@@ -48,13 +48,18 @@ export async function reconcile(
     countRows(config.databases.dwh, "realtime_events"),
   ]);
   const topics = await topicCounts(config);
+  const items = await itemsInShop(config);
   const redis = createRedis(config);
   let metrics = 0;
+  let itemsSold = 0;
   try {
-    metrics = Number(
-      await redis.hget(names(config.namespace).redis(REDIS_KEYS.totals), METRIC_FIELDS.events) ??
-        0,
+    const [events, sold] = await redis.hmget(
+      names(config.namespace).redis(REDIS_KEYS.totals),
+      METRIC_FIELDS.events,
+      METRIC_FIELDS.itemsSold,
     );
+    metrics = Number(events ?? 0);
+    itemsSold = Number(sold ?? 0);
   } finally {
     redis.disconnect();
   }
@@ -67,7 +72,10 @@ export async function reconcile(
     published_events: published,
     warehouse_rows: warehouse,
     metrics_events: metrics,
-    ok: generated === published && generated === warehouse && generated === metrics,
+    items_in_shop: items,
+    metrics_items_sold: itemsSold,
+    ok: generated === published && generated === warehouse && generated === metrics &&
+      items === itemsSold,
     topics,
   };
 }
@@ -76,4 +84,16 @@ export async function reconcile(
 export function publishedMessages(topics: Record<string, number>): number {
   return (topics.transactions ?? 0) + (topics.userBehavior ?? 0) + (topics.searches ?? 0) +
     (topics.cartEvents ?? 0);
+}
+
+/** Units sold in the shop (sum of item quantities): what `items_sold` must reach. */
+export async function itemsInShop(config: Config): Promise<number> {
+  const sql = connect(config.databases.instashop, { max: 1 });
+  try {
+    const [row] = await sql<{ n: number }[]>`
+      select coalesce(sum(quantity), 0)::bigint as n from transaction_details`;
+    return Number(row?.n ?? 0);
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
 }

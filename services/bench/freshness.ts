@@ -53,12 +53,3 @@ export function freshnessByCount(
   }
   return { latencies, unseen: 0 };
 }
-
-/** Turns `metrics:updates` messages (events folded per flush) into running counts. */
-export function runningCounts(
-  updates: readonly { at: number; events: number }[],
-  base: number,
-): Observation[] {
-  let count = base;
-  return updates.map((u) => ({ at: u.at, count: count += u.events }));
-}

@@ -11,14 +11,21 @@ import { connect } from "../../lib/db.ts";
 import { runCopyAnchor, runKafkaAnchors } from "./anchors.ts";
 import { catchUp, generateArgs, warmUp } from "./catchup.ts";
 import { exportWarehouseLines } from "./copy_anchor.ts";
-import { publishedMessages, reconcile } from "./counts.ts";
+import { itemsInShop, publishedMessages, reconcile } from "./counts.ts";
 import { describeMachine } from "./machine.ts";
 import type { BenchNamespace } from "./namespace.ts";
 import type { SampleMessage } from "./payload.ts";
 import type { Progress } from "./progress.ts";
 import type { Measurements } from "./report.ts";
 import { runStage, type StageProcess } from "./stage_process.ts";
-import { endToEnd, freePort, startDashboard, startPipeline, steadyState } from "./steady.ts";
+import {
+  endToEnd,
+  freePort,
+  startDashboard,
+  startPipeline,
+  steadyState,
+  waitForChain,
+} from "./steady.ts";
 
 export interface BenchOptions {
   events: number;
@@ -68,6 +75,7 @@ export async function runBench(
   progress.update(`end to end: generating a second backlog of ${options.events}`);
   await runStage("generate", generateArgs(options.events, { seed: 10 }), env);
   const target = afterCatchUp.generated + options.events;
+  const items = await itemsInShop(config);
   const pipeline = startPipeline(env);
   let dashboard: StageProcess | undefined;
   const onAbort = () => void pipeline.stop();
@@ -76,7 +84,7 @@ export async function runBench(
   let steady: Measurements["steady"];
   let e2e: { ms: number };
   try {
-    e2e = await endToEnd(config, pipeline, { target, progress, signal });
+    e2e = await endToEnd(config, pipeline, { target, items, progress, signal });
     progress.note(`end to end: ${options.events} events in ${(e2e.ms / 1000).toFixed(2)} s`);
     let sseUrl: string | undefined;
     if (options.sse) {
@@ -90,6 +98,15 @@ export async function runBench(
       sseUrl,
       progress,
       signal,
+    });
+    // Stop only once every count can reconcile: the consumer may trail the aggregator.
+    await waitForChain(config, {
+      target: target + result.events,
+      items: await itemsInShop(config),
+      progress,
+      signal,
+      timeoutMs: 180_000,
+      label: "steady state, settling",
     });
     steady = {
       targetRate: options.rate,

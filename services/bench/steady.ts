@@ -14,7 +14,7 @@ import type { Config } from "../../lib/config.ts";
 import { connect } from "../../lib/db.ts";
 import { watchCommits } from "./commit_clock.ts";
 import { generateArgs } from "./catchup.ts";
-import { freshnessByCount, type FreshnessSample, runningCounts } from "./freshness.ts";
+import { freshnessByCount, type FreshnessSample } from "./freshness.ts";
 import type { Progress } from "./progress.ts";
 import { runStage, spawnStage, type StageProcess } from "./stage_process.ts";
 import { totalsReader, watchSse, watchUpdates } from "./watchers.ts";
@@ -57,32 +57,65 @@ function watchForDeath(stages: StageProcess[]): Promise<never> {
   return death;
 }
 
-/** Times the running pipeline from spawn until Redis counts `target` events. */
+/**
+ * Times the running pipeline from spawn until the whole chain is done: Redis
+ * counts `target` events and `items` items sold (items come through the
+ * consumer's `transaction_items`), and the warehouse holds `target` rows.
+ */
 export async function endToEnd(
   config: Config,
   pipeline: Pipeline,
-  { target, progress, signal, timeoutMs = 600_000 }: {
-    target: number;
-    progress: Progress;
-    signal?: AbortSignal;
-    timeoutMs?: number;
-  },
+  options: ChainTarget,
 ): Promise<{ ms: number }> {
-  const totals = totalsReader(config);
   const started = Math.min(...pipeline.stages.map((s) => s.startedAt));
+  await Promise.race([waitForChain(config, options), watchForDeath(pipeline.stages)]);
+  return { ms: performance.now() - started };
+}
+
+export interface ChainTarget {
+  target: number;
+  items: number;
+  progress: Progress;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  label?: string;
+}
+
+/** Polls Redis and the warehouse until both hold everything (see {@link endToEnd}). */
+export async function waitForChain(
+  config: Config,
+  { target, items, progress, signal, timeoutMs = 600_000, label = "end to end" }: ChainTarget,
+): Promise<void> {
+  const totals = totalsReader(config);
+  const dwh = connect(config.databases.dwh, { max: 1 });
+  const deadline = Date.now() + timeoutMs;
+  const done = async () => {
+    while (!signal?.aborted) {
+      const [counts, [row]] = await Promise.all([
+        totals.fields(),
+        dwh<{ n: number }[]>`select count(*)::int as n from realtime_events`,
+      ]);
+      const rows = Number(row?.n ?? 0);
+      progress.update(
+        `${label}: ${counts.events} / ${target} events and ${counts.items} / ${items} items ` +
+          `in Redis, ${rows} warehouse rows`,
+      );
+      if (counts.events >= target && counts.items >= items && rows >= target) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `Cannot finish the ${label} phase within ${timeoutMs} ms: ${counts.events}/${target} ` +
+            `events, ${counts.items}/${items} items, ${rows}/${target} warehouse rows`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error("Cannot finish the benchmark: interrupted");
+  };
   try {
-    await Promise.race([
-      totals.waitFor(target, {
-        timeoutMs,
-        signal,
-        onPoll: (n) =>
-          progress.update(`end to end: ${n.toLocaleString("en-US")} / ${target} events counted`),
-      }),
-      watchForDeath(pipeline.stages),
-    ]);
-    return { ms: performance.now() - started };
+    await done();
   } finally {
     totals.close();
+    await dwh.end({ timeout: 2 });
   }
 }
 
@@ -123,7 +156,7 @@ export async function steadyState(
     const death = watchForDeath(pipeline.stages);
     const started = performance.now();
     const ticker = setInterval(() => {
-      const seen = updates.updates().reduce((s, u) => s + u.events, 0);
+      const seen = (updates.observations().at(-1)?.count ?? base) - base;
       progress.update(
         `steady state: ${commits.stamps().length} committed, ${seen} counted ` +
           `(${rate}/s for ${seconds} s)`,
@@ -147,13 +180,13 @@ export async function steadyState(
     }
     const stamps = await commits.stop();
     const commitTimes = stamps.map((s) => s.at);
-    const observed = runningCounts(updates.updates(), base);
+    const observed = updates.observations();
     return {
       events,
       generateMs,
       redis: freshnessByCount(commitTimes, observed, base),
       sse: sse ? freshnessByCount(commitTimes, sse.frames(), base) : undefined,
-      updates: observed.length,
+      updates: updates.messages(),
       frames: sse?.frames().length ?? 0,
     };
   } finally {

@@ -120,7 +120,9 @@ export function renderReport(r: BenchReport): string {
         fmt(r.reconcile.published_events)
       }, warehouse ${fmt(r.reconcile.warehouse_rows)}, metrics ${
         fmt(r.reconcile.metrics_events)
-      } — ${r.reconcile.ok ? "reconciled" : "DO NOT RECONCILE"}`,
+      }; items ${fmt(r.reconcile.items_in_shop)} sold, ${
+        fmt(r.reconcile.metrics_items_sold)
+      } in metrics — ${r.reconcile.ok ? "reconciled" : "DO NOT RECONCILE"}`,
   );
   if (r.clients) out.push("", renderClients(r.clients));
   return out.join("\n");

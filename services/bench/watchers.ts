@@ -12,36 +12,54 @@ import { createRedis } from "../../lib/redis.ts";
 import { sleep } from "../../lib/retry.ts";
 import type { Observation } from "./freshness.ts";
 
-/** A `metrics:updates` message as received (epoch ms) with its `events` field. */
-export interface UpdateSeen {
-  at: number;
-  events: number;
-}
-
-/** Subscribes to the namespace's `metrics:updates`; `stop()` returns what arrived. */
+/**
+ * Subscribes to the namespace's `metrics:updates` and, after each message,
+ * reads `metrics:totals` `events`. The observation is stamped when that read
+ * returns: at that moment at least that many events were in Redis, so the
+ * time is never early. (The message's own `events` field counts every new
+ * contribution, items included, so it cannot be summed into the total.)
+ */
 export async function watchUpdates(config: Config) {
-  const channel = names(config.namespace).redis(REDIS_KEYS.updates);
+  const n = names(config.namespace);
+  const channel = n.redis(REDIS_KEYS.updates);
+  const totalsKey = n.redis(REDIS_KEYS.totals);
   const subscriber = createRedis(config);
-  const updates: UpdateSeen[] = [];
-  let malformed = 0;
-  subscriber.on("message", (from: string, message: string) => {
-    if (from !== channel) return;
-    const at = Date.now();
-    try {
-      const events = Number((JSON.parse(message) as { events?: unknown }).events);
-      if (Number.isFinite(events)) updates.push({ at, events });
-      else malformed++;
-    } catch {
-      malformed++;
+  const reader = createRedis(config);
+  const observations: Observation[] = [];
+  let messages = 0;
+  let reading = false;
+  let again = false;
+  const read = async () => {
+    if (reading) {
+      again = true;
+      return;
     }
+    reading = true;
+    try {
+      do {
+        again = false;
+        const count = Number(await reader.hget(totalsKey, METRIC_FIELDS.events) ?? 0);
+        observations.push({ at: Date.now(), count });
+      } while (again);
+    } catch {
+      // A failed read only loses one observation; the next message reads again.
+    } finally {
+      reading = false;
+    }
+  };
+  subscriber.on("message", (from: string) => {
+    if (from !== channel) return;
+    messages++;
+    void read();
   });
   await subscriber.subscribe(channel);
   return {
-    updates: () => updates,
-    malformed: () => malformed,
+    observations: () => observations,
+    messages: () => messages,
     stop() {
       subscriber.disconnect();
-      return updates;
+      reader.disconnect();
+      return observations;
     },
   };
 }
@@ -53,6 +71,11 @@ export function totalsReader(config: Config) {
   const count = async () => Number(await redis.hget(key, METRIC_FIELDS.events) ?? 0);
   return {
     count,
+    /** `events` and `items_sold` together. */
+    async fields(): Promise<{ events: number; items: number }> {
+      const [events, items] = await redis.hmget(key, METRIC_FIELDS.events, METRIC_FIELDS.itemsSold);
+      return { events: Number(events ?? 0), items: Number(items ?? 0) };
+    },
     /** Polls until `events >= target`; returns the time it was first seen (epoch ms). */
     async waitFor(
       target: number,
