@@ -27,12 +27,16 @@ export interface ConnectOptions {
 }
 
 /** Opens a pool to `url`; bigint columns come back as JS numbers (ids stay far below 2^53). */
-export function connect(url: string, { max = 4 }: { max?: number } = {}): Sql {
+export function connect(
+  url: string,
+  { max = 4, settings = {} }: { max?: number; settings?: Record<string, string> } = {},
+): Sql {
   return postgres(url, {
     max,
     onnotice: () => {},
     types: { bigint: postgres.BigInt },
-    connection: { application_name: "instashop-pipeline", TimeZone: "UTC" },
+    // `settings`: session GUCs sent at connect (e.g. the producer turns JIT off).
+    connection: { application_name: "instashop-pipeline", TimeZone: "UTC", ...settings },
   });
 }
 
