@@ -130,9 +130,15 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
     let inflight: Promise<void> | undefined;
     let sendError: unknown;
     let caughtUp = false;
+    const fetchPage = (after: Cursor) => {
+      const request = pg(() => source.page(after, batch, ceiling));
+      request.catch(() => {}); // handled where awaited; dropped if the loop ends first
+      return request;
+    };
+    let next = fetchPage(position);
     try {
       while (!signal.aborted) {
-        const page: Page<R> = await pg(() => source.page(position, batch, ceiling));
+        const page: Page<R> = await next;
         // A drain publishes what was publishable when it started, then stops.
         if (drain) ceiling ??= page.upto;
         if (!page.last) {
@@ -140,8 +146,10 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
           break;
         }
         times.firstReadAt ??= Date.now();
-        const messages = toMessages(page.rows);
         position = page.last;
+        // Ask for the next page at once: PostgreSQL works while this one is encoded and sent.
+        next = fetchPage(position);
+        const messages = toMessages(page.rows);
         if (inflight) await inflight;
         if (sendError !== undefined) break;
         inflight = sendPage(page, messages).catch(async (error) => {
