@@ -1,0 +1,151 @@
+/**
+ * A two-stage pipeline for the partition batches kafkajs hands over.
+ *
+ * Batches that arrive together (one Kafka fetch gives one `eachBatch` call
+ * per partition) are gathered into one flush, so the warehouse sees one
+ * transaction per fetch rather than one per partition. A flush runs in two
+ * stages, `prepare` (validate, dead letters, warehouse) then `finish`
+ * (transaction_items, offset commit); the next flush may prepare while the
+ * previous one finishes, and Kafka fetches the one after meanwhile. Stages run
+ * in submission order, one flush per stage at a time, so commits stay in
+ * order; at most two flushes are in flight and one is queued.
+ *
+ * @module
+ */
+
+export interface Batcher<T> {
+  /**
+   * Queues `item` (of `size` messages). Resolves once its flush has started,
+   * which is the backpressure; `done` settles when that flush has finished.
+   */
+  submit(item: T, size: number): Promise<{ done: Promise<void> }>;
+  /** Resolves when nothing is queued or in flight. */
+  idle(): Promise<void>;
+}
+
+export interface Stages<T, C> {
+  prepare(items: T[]): Promise<C>;
+  finish(prepared: C): Promise<void>;
+}
+
+export interface BatcherOptions {
+  /** How long the first item of an idle batcher waits for others (default 5 ms). */
+  lingerMs?: number;
+  /** Messages per flush, at most; one item larger than this is flushed alone (default 20,000). */
+  maxSize?: number;
+}
+
+interface Entry<T> {
+  item: T;
+  size: number;
+  started: () => void;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * @example
+ * ```ts
+ * import { createBatcher } from "./batcher.ts";
+ * const flushed: number[][] = [];
+ * const batcher = createBatcher<number, number[]>({
+ *   prepare: (items) => Promise.resolve(items),
+ *   finish: (items) => {
+ *     flushed.push(items);
+ *     return Promise.resolve();
+ *   },
+ * });
+ * await Promise.all([batcher.submit(1, 1), batcher.submit(2, 1)]);
+ * await batcher.idle();
+ * flushed; // [[1, 2]]
+ * ```
+ */
+export function createBatcher<T, C>(
+  stages: Stages<T, C>,
+  { lingerMs = 5, maxSize = 20_000 }: BatcherOptions = {},
+): Batcher<T> {
+  let queue: Entry<T>[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let preparing = false;
+  /** Flushes prepared and not yet finished. */
+  let unfinished = 0;
+  let finishing: Promise<void> = Promise.resolve();
+  let idleWaiters: (() => void)[] = [];
+
+  function submit(item: T, size: number): Promise<{ done: Promise<void> }> {
+    return new Promise((accept) => {
+      const done = new Promise<void>((resolve, reject) => {
+        queue.push({ item, size, started: () => accept({ done }), resolve, reject });
+      });
+      // A rejection is for whoever awaits `done`; never an unhandled one here.
+      done.catch(() => {});
+      schedule(true);
+    });
+  }
+
+  function schedule(linger: boolean) {
+    if (preparing || unfinished >= 2 || queue.length === 0) return checkIdle();
+    const queued = queue.reduce((sum, e) => sum + e.size, 0);
+    if (linger && queued < maxSize) {
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        schedule(false);
+      }, lingerMs);
+      return;
+    }
+    clearTimeout(timer);
+    timer = undefined;
+    void run();
+  }
+
+  async function run() {
+    preparing = true;
+    let size = 0;
+    let count = 0;
+    while (count < queue.length && (count === 0 || size + queue[count]!.size <= maxSize)) {
+      size += queue[count]!.size;
+      count++;
+    }
+    const entries = queue.slice(0, count);
+    queue = queue.slice(count);
+    for (const e of entries) e.started();
+    let prepared: C;
+    try {
+      prepared = await stages.prepare(entries.map((e) => e.item));
+    } catch (error) {
+      for (const e of entries) e.reject(error);
+      preparing = false;
+      return schedule(false);
+    }
+    unfinished++;
+    preparing = false;
+    finishing = finishing.then(async () => {
+      try {
+        await stages.finish(prepared);
+        for (const e of entries) e.resolve();
+      } catch (error) {
+        for (const e of entries) e.reject(error);
+      } finally {
+        unfinished--;
+        schedule(false);
+      }
+    });
+    schedule(false);
+  }
+
+  function checkIdle() {
+    if (preparing || unfinished > 0 || queue.length > 0) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  function idle(): Promise<void> {
+    return new Promise((resolve) => {
+      idleWaiters.push(resolve);
+      checkIdle();
+    });
+  }
+
+  return { submit, idle };
+}

@@ -1,0 +1,184 @@
+/**
+ * Consumer benchmark (not a test): fills a scratch namespace with `--events`
+ * valid events, drains them with the warehouse consumer in this process, and
+ * then loads the very rows it stored with a raw `COPY ... FROM STDIN` into
+ * empty twins of `realtime_events` and `fact_sales` (same indexes). Prints
+ * both rates and their ratio; the namespace is dropped at the end.
+ *
+ * ```sh
+ * deno run -A services/consume/bench.ts --events 200000
+ * ```
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { parseFlags, runMain } from "../../lib/cli.ts";
+import { loadConfig } from "../../lib/config.ts";
+import { names, type TransactionEvent } from "../../lib/contracts.ts";
+import { connect, type Sql } from "../../lib/db.ts";
+import { createKafka, createProducer, ensureTopics } from "../../lib/kafka.ts";
+import { createLogger, silentLogger } from "../../lib/log.ts";
+import { cleanupNamespace } from "../../tests/_support.ts";
+import { createWarehouseConsumer } from "./consumer.ts";
+
+const CATEGORIES = ["Electronics", "Books", "Sports", "Toys", "Beauty", "Clothing"];
+
+/** `count` events: 70% transactions of 1 to 3 items, 30% behaviour (searches repeated). */
+export function* benchEvents(
+  count: number,
+): Generator<{ topic: "t" | "b" | "s"; key: string; value: string }> {
+  let detail = 1;
+  const start = Date.UTC(2026, 0, 1);
+  for (let i = 1; i <= count; i++) {
+    const customer = 1 + (i * 7919) % 500;
+    const timestamp = new Date(start + i * 13).toISOString();
+    if (i % 10 < 7) {
+      const items = Array.from({ length: 1 + (i % 3) }, (_, k) => ({
+        detail_id: detail++,
+        product_id: 1 + (i + k) % 200,
+        product_name: `Product ${1 + (i + k) % 200}`,
+        category: CATEGORIES[(i + k) % CATEGORIES.length]!,
+        quantity: 1 + (i + k) % 3,
+        unit_price_cents: 999 + ((i + k) % 200) * 100,
+      }));
+      const event: TransactionEvent = {
+        schema_version: 1,
+        event_id: `txn-${i}`,
+        event_type: "transaction",
+        customer_id: customer,
+        timestamp,
+        transaction_id: i,
+        buyer_id: customer * 2,
+        total_cents: items.reduce((s, it) => s + it.quantity * it.unit_price_cents, 0),
+        payment_method: "credit_card",
+        status: "completed",
+        items,
+      };
+      yield { topic: "t", key: String(customer), value: JSON.stringify(event) };
+    } else {
+      const search = i % 10 === 9;
+      const value = JSON.stringify({
+        schema_version: 1,
+        event_id: `ub-${i}`,
+        event_type: search ? "search" : "product_view",
+        customer_id: customer,
+        timestamp,
+        behavior_id: i,
+        session_id: `s-${customer}-${i >> 6}`,
+        product_id: search ? null : 1 + i % 200,
+        search_query: search ? "wireless headphones" : null,
+        device: "mobile",
+      });
+      yield { topic: "b", key: String(customer), value };
+      if (search) yield { topic: "s", key: String(customer), value };
+    }
+  }
+}
+
+/** The rows of `table` in COPY text form. */
+async function exportRows(url: string, table: string, columns: string): Promise<Buffer> {
+  // A connection that streamed COPY TO is not reusable in postgres.js under Deno: use one, drop it.
+  const reader = connect(url, { max: 1 });
+  const chunks: Uint8Array[] = [];
+  try {
+    const out = await reader.unsafe(`copy ${table} (${columns}) to stdout`).readable();
+    for await (const chunk of out) chunks.push(chunk as Uint8Array);
+  } finally {
+    await reader.end({ timeout: 0 });
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Loads `data` into an empty twin of `table` (same indexes) with COPY; returns the ms taken. */
+async function copyTwin(sql: Sql, table: string, columns: string, data: Buffer): Promise<number> {
+  await sql.unsafe(`drop table if exists bench_${table}`);
+  await sql.unsafe(`create table bench_${table} (like ${table} including all)`);
+  const started = performance.now();
+  const into = await sql.unsafe(`copy bench_${table} (${columns}) from stdin`).writable();
+  await new Promise<void>((resolve, reject) => {
+    into.on("error", reject);
+    into.on("finish", resolve);
+    for (let i = 0; i < data.length; i += 1 << 20) into.write(data.subarray(i, i + (1 << 20)));
+    into.end();
+  });
+  return performance.now() - started;
+}
+
+const EVENT_COLUMNS =
+  `event_id, event_type, customer_id, "timestamp", processed_at, source_topic, ` +
+  "source_partition, source_offset, payload";
+const SALE_COLUMNS = "detail_id, event_id, transaction_id, customer_id, product_id, category, " +
+  "quantity, unit_price_cents, revenue_cents, event_time";
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const flags = parseFlags("bench (consume)", "Consumer vs raw COPY.", Deno.args, {
+      events: { type: "string", help: "events to drain", default: "200000" },
+      keep: { type: "boolean", help: "keep the namespace" },
+      verbose: { type: "boolean", help: "log the consumer" },
+    });
+    const count = Number(flags.events);
+    const namespace = `cbench_${crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36)}`;
+    const config = loadConfig({ ...Deno.env.toObject(), PIPELINE_NAMESPACE: namespace });
+    const log = createLogger();
+    const topics = names(namespace).topics;
+    const kafka = createKafka(config, { clientId: "consume-bench" });
+    try {
+      const admin = kafka.admin();
+      await admin.connect();
+      await ensureTopics(admin, namespace, { partitions: config.kafka.partitions });
+      await admin.disconnect();
+      const producer = createProducer(kafka);
+      await producer.connect();
+      const target = { t: topics.transactions, b: topics.userBehavior, s: topics.searches };
+      let batch: { topic: string; messages: { key: string; value: string }[] }[] = [];
+      let size = 0;
+      let messages = 0;
+      for (const e of benchEvents(count)) {
+        let entry = batch.find((b) => b.topic === target[e.topic]);
+        if (!entry) batch.push(entry = { topic: target[e.topic], messages: [] });
+        entry.messages.push({ key: e.key, value: e.value });
+        messages++;
+        if (++size >= 10_000) {
+          await producer.sendBatch({ topicMessages: batch, acks: -1 });
+          batch = [];
+          size = 0;
+        }
+      }
+      if (size > 0) await producer.sendBatch({ topicMessages: batch, acks: -1 });
+      await producer.disconnect();
+      log.info(`📦 ${count} events in ${messages} messages on ${namespace}`);
+
+      const consumer = createWarehouseConsumer(
+        { config, log: flags.verbose ? log : silentLogger },
+        { drain: true },
+      );
+      const summary = await consumer.run(new AbortController().signal);
+      const perSecond = Math.round(count / (summary.ms / 1000));
+      log.info(
+        `🏃 consume --drain: ${summary.stored} events (${summary.messages} messages, ` +
+          `${summary.items} items) in ${Math.round(summary.ms)} ms = ${perSecond} events/s`,
+      );
+
+      const url = config.databases.dwh;
+      const eventRows = await exportRows(url, "realtime_events", EVENT_COLUMNS);
+      const saleRows = await exportRows(url, "fact_sales", SALE_COLUMNS);
+      const sql = connect(url, { max: 1 });
+      try {
+        const eventsMs = await copyTwin(sql, "realtime_events", EVENT_COLUMNS, eventRows);
+        const salesMs = await copyTwin(sql, "fact_sales", SALE_COLUMNS, saleRows);
+        const copyPerSecond = Math.round(count / ((eventsMs + salesMs) / 1000));
+        log.info(
+          `📋 raw COPY of the same rows: realtime_events ${Math.round(eventsMs)} ms + ` +
+            `fact_sales ${Math.round(salesMs)} ms = ${copyPerSecond} events/s`,
+        );
+        log.info(`⚖️  consumer / COPY = ${(perSecond / copyPerSecond).toFixed(2)}`);
+      } finally {
+        await sql.end();
+      }
+    } finally {
+      if (!flags.keep) await cleanupNamespace(config);
+    }
+  });
+}

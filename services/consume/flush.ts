@@ -1,0 +1,274 @@
+/**
+ * One flush: the partition batches of a fetch, taken through the steps whose
+ * order makes the stage safe to kill at any point:
+ *
+ * 1. decode and validate every message;
+ * 2. produce the invalid ones to `dead_letters` (acknowledged), unless
+ *    `dead_letter_log` shows they were sent before, and log them;
+ * 3. write the valid ones to the warehouse in one transaction;
+ * 4. produce the `transaction_item` events the outbox says are owed, then
+ *    clear those outbox entries;
+ * 5. commit the Kafka offsets.
+ *
+ * A crash before 5 redelivers the batch: the warehouse ignores what it holds,
+ * the outbox re-sends items only for transactions whose items were never
+ * acknowledged, and dead letters may repeat (same source offset in headers).
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { type Names, TOPICS, type TransactionItemEvent } from "../../lib/contracts.ts";
+import type { Sql } from "../../lib/db.ts";
+import type { KafkaMessage, Producer } from "../../lib/kafka.ts";
+import type { Logger } from "../../lib/log.ts";
+import { deadLetter } from "./dead_letter.ts";
+import { itemMessage, transactionItems } from "./enrich.ts";
+import { persist } from "./persist.ts";
+import type { BatchReport } from "./report.ts";
+import {
+  type Accepted,
+  decodeMessage,
+  type InputTopic,
+  isAccepted,
+  type Rejected,
+} from "./rows.ts";
+import {
+  clearOutbox,
+  logDeadLetters,
+  storeEvents,
+  type StoreResult,
+  unloggedDeadLetters,
+} from "./warehouse.ts";
+
+/** One partition's batch, as handed over by `eachBatch`. */
+export interface Part {
+  topic: string;
+  topicKey: InputTopic;
+  partition: number;
+  messages: KafkaMessage[];
+  /** The offset to commit once the batch is done (last offset + 1). */
+  nextOffset: string;
+  /** Commits offsets through the consumer that read this batch. */
+  commit(offsets: Commit[]): Promise<void>;
+  /** Keeps that consumer's group session alive during long retries. */
+  heartbeat(): Promise<void>;
+}
+
+export interface Commit {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface FlushDeps {
+  sql: Sql;
+  producer: Producer;
+  topics: Names["topics"];
+  log: Logger;
+  /** Aborts retries when the consumer stops. */
+  signal: AbortSignal;
+  /** Attempts per step before giving up (Infinity when running as a service). */
+  attempts: number;
+  /** After the warehouse commit, before anything else: fault injection for tests. */
+  afterWrite?: (stored: number) => Promise<void>;
+  /** Dead letters produced, by plain topic name. */
+  onDeadLetters(counts: Record<string, number>): void;
+  onCommitted(commits: readonly Commit[]): void;
+}
+
+/** What `prepare` hands to `finish`. */
+export interface Prepared {
+  parts: readonly Part[];
+  accepted: Accepted[];
+  stored: StoreResult;
+  deadLetters: Rejected[];
+  byTopic: Record<string, number>;
+  started: number;
+  phases: Record<string, number>;
+}
+
+/**
+ * The two stages of a flush, for the batcher: `prepare` (steps 1 to 3) and
+ * `finish` (steps 4 and 5), which returns the batch's report.
+ *
+ * @example
+ * ```ts ignore
+ * const flush = createFlush({ sql, producer, topics, log, signal, attempts: Infinity, ... });
+ * const report = await flush.finish(await flush.prepare(parts));
+ * ```
+ */
+export function createFlush(deps: FlushDeps): {
+  prepare(parts: readonly Part[]): Promise<Prepared>;
+  finish(prepared: Prepared): Promise<BatchReport>;
+} {
+  const { sql, producer, topics, log, signal, attempts } = deps;
+  // Items sent by the previous finish: the next flush prepared before their outbox rows went.
+  let lastSent = new Set<string>();
+
+  function stepper(parts: readonly Part[]) {
+    const onWait = () => Promise.allSettled(parts.map((p) => p.heartbeat()));
+    return <T>(what: string, fn: () => Promise<T>) =>
+      persist(fn, { what, log, signal, attempts, onWait });
+  }
+
+  async function prepare(parts: readonly Part[]): Promise<Prepared> {
+    const started = performance.now();
+    const step = stepper(parts);
+    const byTopic: Record<string, number> = {};
+    const accepted: Accepted[] = [];
+    const rejected: Rejected[] = [];
+    for (const part of parts) {
+      const plain = TOPICS[part.topicKey];
+      byTopic[plain] = (byTopic[plain] ?? 0) + part.messages.length;
+      for (const m of part.messages) {
+        const source = {
+          topic: part.topic,
+          partition: part.partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+        };
+        const result = decodeMessage(part.topicKey, source);
+        if (isAccepted(result)) accepted.push(result);
+        else rejected.push(result);
+      }
+    }
+    const t1 = performance.now();
+    const sentBefore = await sendDeadLetters(rejected, step);
+    const t2 = performance.now();
+    const stored = await step("write the warehouse batch", () => storeEvents(sql, accepted));
+    const sentAfter = await sendDeadLetters(stored.rejected, step);
+    const t3 = performance.now();
+    await deps.afterWrite?.(stored.stored);
+    return {
+      parts,
+      accepted,
+      stored,
+      deadLetters: [...sentBefore, ...sentAfter],
+      byTopic,
+      started,
+      phases: { decode: t1 - started, deadLetters: t2 - t1, warehouse: t3 - t2 },
+    };
+  }
+
+  async function finish(prepared: Prepared): Promise<BatchReport> {
+    const { parts, accepted, stored } = prepared;
+    const step = stepper(parts);
+    const t3 = performance.now();
+    const items: TransactionItemEvent[] = [];
+    const owed: string[] = [];
+    for (const a of accepted) {
+      const event = a.event;
+      if (event.event_type !== "transaction" || !stored.publish.has(event.event_id)) continue;
+      stored.publish.delete(event.event_id);
+      owed.push(event.event_id);
+      if (!lastSent.has(event.event_id)) items.push(...transactionItems(event));
+    }
+    if (owed.length > 0) {
+      for (const messages of bySize(items.map(itemMessage))) {
+        await step(
+          "send transaction_items",
+          () => producer.send({ topic: topics.transactionItems, acks: -1, messages }),
+        );
+      }
+      await step("clear the transaction_items outbox", () => clearOutbox(sql, owed));
+    }
+    lastSent = new Set(owed);
+    const t4 = performance.now();
+    await commitAll(parts);
+    const t5 = performance.now();
+    return {
+      byTopic: prepared.byTopic,
+      stored: stored.stored,
+      duplicates: accepted.length - stored.stored - stored.rejected.length,
+      items,
+      deadLetters: prepared.deadLetters.map((r) => ({
+        where: `${r.source.topic}[${r.source.partition}]@${r.source.offset}`,
+        reason: r.reason,
+      })),
+      ms: t5 - prepared.started,
+      phases: { ...prepared.phases, items: t4 - t3, commit: t5 - t4 },
+    };
+  }
+
+  /** Sends the dead letters not sent before (a replay sends none); returns those sent. */
+  async function sendDeadLetters(
+    all: readonly Rejected[],
+    step: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
+  ): Promise<Rejected[]> {
+    if (all.length === 0) return [];
+    const rejected = await step("check the dead letter log", () => unloggedDeadLetters(sql, all));
+    if (rejected.length === 0) return [];
+    const now = new Date();
+    const letters = rejected.map((r) => {
+      const letter = deadLetter(r.source, r.reason, now);
+      return { key: buffer(letter.key), value: buffer(letter.value), headers: letter.headers };
+    });
+    for (const messages of bySize(letters)) {
+      await step(
+        "send dead letters",
+        () => producer.send({ topic: topics.deadLetters, acks: -1, messages }),
+      );
+    }
+    const counts: Record<string, number> = {};
+    for (const r of rejected) {
+      const plain = plainTopic(r.source.topic);
+      counts[plain] = (counts[plain] ?? 0) + 1;
+    }
+    deps.onDeadLetters(counts);
+    await step("log dead letters", () => logDeadLetters(sql, rejected, now));
+    return rejected;
+  }
+
+  async function commitAll(parts: readonly Part[]) {
+    // Parts of one fetch share a consumer; group by it all the same.
+    const byConsumer = new Map<Part["commit"], Commit[]>();
+    for (const p of parts) {
+      const list = byConsumer.get(p.commit) ?? [];
+      list.push({ topic: p.topic, partition: p.partition, offset: p.nextOffset });
+      byConsumer.set(p.commit, list);
+    }
+    for (const [commit, offsets] of byConsumer) {
+      await commit(offsets);
+      deps.onCommitted(offsets);
+    }
+  }
+
+  return { prepare, finish };
+
+  function plainTopic(topic: string): string {
+    for (const [key, name] of Object.entries(topics)) {
+      if (name === topic) return TOPICS[key as keyof typeof TOPICS];
+    }
+    return topic;
+  }
+}
+
+/** Bytes per send: each partition's record batch must stay under the topic's 4 MiB limit. */
+const SEND_BYTES = 1024 * 1024;
+
+/** Splits messages into sends of about {@link SEND_BYTES} (a larger message goes alone). */
+export function* bySize<T extends { value: string | Uint8Array | null }>(
+  messages: readonly T[],
+  limit = SEND_BYTES,
+): Generator<T[]> {
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = m.value === null ? 0 : m.value.length;
+    if (chunk.length > 0 && bytes + size > limit) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+function buffer(bytes: Uint8Array | null): Buffer | null {
+  if (bytes === null) return null;
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}

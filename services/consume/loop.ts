@@ -1,0 +1,109 @@
+/**
+ * The Kafka side of the consumer: a consumer-group session that hands each
+ * partition batch to the batcher, and starts a new session when Kafka drops
+ * the consumer or a flush fails (so that the group resumes from its committed
+ * offsets), with backoff and one line per failure.
+ *
+ * @module
+ */
+
+import { createConsumer, type Kafka } from "../../lib/kafka.ts";
+import type { Logger } from "../../lib/log.ts";
+import { sleep } from "../../lib/retry.ts";
+import type { Batcher } from "./batcher.ts";
+import type { Part } from "./flush.ts";
+import { errorText, StoppedError } from "./persist.ts";
+import type { InputTopic } from "./rows.ts";
+
+export interface LoopDeps {
+  kafka: Kafka;
+  group: string;
+  /** Namespaced topic -> its contract key. */
+  topicKey: ReadonlyMap<string, InputTopic>;
+  partitionCount: number;
+  batcher: Batcher<Part>;
+  log: Logger;
+  /** Ends the loop (stop, or drain done); in-flight flushes still finish. */
+  signal: AbortSignal;
+  /** Failed sessions in a row before giving up (Infinity as a service). */
+  attempts: number;
+  brokers: string;
+  sessionTimeoutMs?: number;
+}
+
+/**
+ * Consumes until `signal` aborts; throws once `attempts` sessions in a row
+ * have failed.
+ *
+ * @example
+ * ```ts ignore
+ * await consumeLoop({ kafka, group, topicKey, partitionCount: 24, batcher, log, signal, ... });
+ * ```
+ */
+export async function consumeLoop(deps: LoopDeps): Promise<void> {
+  const { kafka, group, topicKey, batcher, log, signal, attempts, brokers } = deps;
+  let failures = 0;
+  while (!signal.aborted) {
+    const consumer = createConsumer(kafka, {
+      groupId: group,
+      sessionTimeout: deps.sessionTimeoutMs ?? 10_000,
+      rebalanceTimeout: 20_000,
+    });
+    const ended = Promise.withResolvers<unknown>();
+    // Once a flush failed, no later flush of this session may commit: that would skip it.
+    let broken = false;
+    const fail = (error: unknown) => {
+      if (broken || error instanceof StoppedError) return;
+      broken = true;
+      ended.resolve(error);
+    };
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) log.warn(`Kafka consumer restarting: ${errorText(payload.error)}`);
+      else fail(payload.error);
+    });
+    const onAbort = () => ended.resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...topicKey.keys()], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: Math.max(1, deps.partitionCount),
+        // Returns once the batch's flush has started, so Kafka fetches the next
+        // meanwhile; the offset is committed by the flush, after its writes.
+        eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+          if (broken || signal.aborted || batch.messages.length === 0) return;
+          const { done } = await batcher.submit({
+            topic: batch.topic,
+            topicKey: topicKey.get(batch.topic)!,
+            partition: batch.partition,
+            messages: batch.messages,
+            nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
+            commit: async (offsets) => {
+              if (broken) throw new Error("Cannot commit as an earlier batch failed");
+              await consumer.commitOffsets(offsets);
+            },
+            heartbeat,
+          }, batch.messages.length);
+          done.then(() => failures = 0, fail);
+          resolveOffset(batch.lastOffset());
+        },
+      });
+      const error = await ended.promise;
+      if (error !== undefined) throw error;
+    } catch (error) {
+      if (signal.aborted) break;
+      if (++failures >= attempts) {
+        throw new Error(`Cannot consume from Kafka at ${brokers}: ${errorText(error)}`);
+      }
+      const delay = Math.min(250 * 2 ** failures, 5000);
+      log.warn(`Consumer session ended: ${errorText(error)}; rejoining in ${delay} ms`);
+      await sleep(delay, signal);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      await batcher.idle();
+      await consumer.disconnect().catch(() => {});
+    }
+  }
+}
