@@ -18,6 +18,8 @@ import { compareCursor, type Cursor, formatCursor, START } from "./cursor.ts";
 import type { OutMessage } from "./messages.ts";
 import type { Sender } from "./sender.ts";
 import type { Held, Page, PageRow, Source } from "./source.ts";
+import { createSaver } from "./saver.ts";
+import { createWaker } from "./waker.ts";
 
 export interface StreamOptions<R extends PageRow> {
   source: Source<R>;
@@ -35,6 +37,8 @@ export interface StreamOptions<R extends PageRow> {
   replaySince?: Date;
   /** A drain gives up after PostgreSQL or Kafka was unreachable this long. */
   drainGiveUpMs?: number;
+  /** A send unacknowledged this long is logged (kafkajs retries quietly meanwhile). */
+  slowSendMs?: number;
   /** Called when PostgreSQL answers again after a failure (to re-arm LISTEN). */
   onPostgresRecovered?: () => void;
 }
@@ -90,6 +94,7 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
     intervalMs,
     replaySince,
     drainGiveUpMs = 60_000,
+    slowSendMs = 5000,
     onPostgresRecovered,
   } = options;
   const stream = source.stream;
@@ -175,7 +180,7 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
   }
   async function sendPage(page: Page<R>, messages: OutMessage[]): Promise<void> {
     log.info(describe(page.rows, messages));
-    await sender.send(messages);
+    await watched(sender.send(messages), messages.length);
     acked = page.last!;
     times.lastAckAt = Date.now();
     counts.events += page.rows.length;
@@ -193,7 +198,7 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
       const messages = toMessages(page.rows);
       log.info(`🔁 Replaying ${describe(page.rows, messages).replace(/^📤 /, "")}`);
       try {
-        await sender.send(messages);
+        await watched(sender.send(messages), messages.length);
       } catch (error) {
         await sender.reset();
         throw new Fault("kafka", error);
@@ -203,6 +208,21 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
       counts.messages += messages.length;
     }
     if (!signal.aborted) log.info(`🔁 ${stream}: replayed ${counts.replayed} ${noun}`);
+  }
+
+  /** kafkajs retries a lost broker for a while before it fails a send: say so early. */
+  async function watched(send: Promise<void>, count: number): Promise<void> {
+    const timer = setTimeout(() => {
+      log.warn(
+        `Kafka has not acknowledged ${count} ${stream} messages for ${slowSendMs / 1000} s; ` +
+          `still trying, cursor stays at ${formatCursor(acked)}`,
+      );
+    }, slowSendMs);
+    try {
+      await send;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async function storeCursor(cursor: Cursor): Promise<void> {
@@ -300,65 +320,4 @@ export function isConnectionError(error: unknown): boolean {
   return /^(08|57|53)/.test(code) || code.startsWith("CONNECT") || code.startsWith("E") ||
     code === "CONNECTION_CLOSED" || code === "CONNECTION_ENDED" ||
     code === "CONNECTION_DESTROYED";
-}
-
-/** Coalescing, ordered cursor writes: only the latest pending cursor is written. */
-function createSaver(store: (cursor: Cursor) => Promise<void>) {
-  let pending: Cursor | undefined;
-  let running: Promise<void> | undefined;
-  let failure: unknown;
-  async function loop() {
-    try {
-      while (pending && failure === undefined) {
-        const cursor = pending;
-        pending = undefined;
-        await store(cursor);
-      }
-    } catch (error) {
-      failure = error;
-    } finally {
-      running = undefined;
-    }
-  }
-  return {
-    save(cursor: Cursor) {
-      pending = cursor;
-      running ??= loop();
-    },
-    async flush() {
-      while (running) await running;
-      if (failure !== undefined) {
-        const error = failure;
-        failure = undefined;
-        throw error;
-      }
-    },
-  };
-}
-
-/** Wakes an idle pump at once (NOTIFY) instead of at its next poll. */
-function createWaker() {
-  let woken = false;
-  let resolve: (() => void) | undefined;
-  return {
-    wake() {
-      woken = true;
-      resolve?.();
-    },
-    clear() {
-      woken = false;
-    },
-    async wait(ms: number, signal: AbortSignal) {
-      if (!woken) {
-        const local = new AbortController();
-        const stop = () => local.abort();
-        signal.addEventListener("abort", stop, { once: true });
-        resolve = stop;
-        await sleep(ms, local.signal);
-        signal.removeEventListener("abort", stop);
-        resolve = undefined;
-      }
-      woken = false;
-    },
-  };
 }

@@ -1,0 +1,43 @@
+/**
+ * Durable cursor writes for a pump: ordered, and coalesced so that while one
+ * write runs only the newest cursor waits (a backlog acknowledges pages far
+ * faster than it needs them stored).
+ *
+ * @module
+ */
+
+import type { Cursor } from "./cursor.ts";
+
+/** Coalescing, ordered cursor writes: only the latest pending cursor is written. */
+export function createSaver(store: (cursor: Cursor) => Promise<void>) {
+  let pending: Cursor | undefined;
+  let running: Promise<void> | undefined;
+  let failure: unknown;
+  async function loop() {
+    try {
+      while (pending && failure === undefined) {
+        const cursor = pending;
+        pending = undefined;
+        await store(cursor);
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      running = undefined;
+    }
+  }
+  return {
+    save(cursor: Cursor) {
+      pending = cursor;
+      running ??= loop();
+    },
+    async flush() {
+      while (running) await running;
+      if (failure !== undefined) {
+        const error = failure;
+        failure = undefined;
+        throw error;
+      }
+    },
+  };
+}
