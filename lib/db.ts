@@ -26,7 +26,7 @@ export interface ConnectOptions {
   attempts?: number;
 }
 
-/** Opens a pool to `url`; bigint columns come back as JS numbers (ids stay far below 2^53). */
+/** Opens a pool to `url`; bigint columns come back as JS `BigInt` (callers convert ids, far below 2^53). */
 export function connect(
   url: string,
   { max = 4, settings = {} }: { max?: number; settings?: Record<string, string> } = {},
