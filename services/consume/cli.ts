@@ -19,8 +19,7 @@ if (import.meta.main) {
       drain: { type: "boolean", help: "consume until caught up with the end offsets, then exit 0" },
       group: {
         type: "string",
-        help: "consumer group (namespaced as N.<group>)",
-        default: "instashop-warehouse",
+        help: "consumer group, namespaced as N.<group> (default instashop-warehouse)",
       },
       "from-beginning": {
         type: "boolean",
@@ -33,9 +32,7 @@ if (import.meta.main) {
     });
     const config = loadConfig();
     const consumer = createWarehouseConsumer({ config, log: createLogger() }, {
-      group: flags.group === "instashop-warehouse" && flags["from-beginning"]
-        ? undefined
-        : flags.group,
+      group: flags.group,
       fromBeginning: flags["from-beginning"],
       drain: flags.drain,
       holdAfterWrite: flags["hold-after-write"],

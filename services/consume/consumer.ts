@@ -117,14 +117,22 @@ export function createWarehouseConsumer(
     let producer: Producer | undefined;
     let heartbeat: ReturnType<typeof createHeartbeat> | undefined;
     let beating: Promise<void> | undefined;
-    const kafka = createKafka(config, { clientId: "instashop-consume", log });
+    // kafkajs' own lines repeat what the stage says once, clearly; INSTASHOP_DEBUG shows them.
+    const kafka = createKafka(config, {
+      clientId: "instashop-consume",
+      log,
+      level: config.debug ? "warn" : "nothing",
+    });
+    // kafkajs retries each connection for about 20 s itself; a drain gives up after that.
     const reach = <T>(what: string, fn: () => Promise<T>) =>
-      persist(fn, { what, log, signal: stop.signal, attempts }).catch((error) => {
-        throw new ServiceError(
-          `Cannot ${what}: ${errorText(error)}. ` +
-            "Start the stack with `deno task stack up` (or `docker compose up -d`).",
-        );
-      });
+      persist(fn, { what, log, signal: stop.signal, attempts: drain ? 1 : Infinity }).catch(
+        (error) => {
+          throw new ServiceError(
+            `Cannot ${what}: ${errorText(error)}. ` +
+              "Start the stack with `deno task stack up` (or `docker compose up -d`).",
+          );
+        },
+      );
 
     try {
       sql = await openWarehouse(stop.signal);
