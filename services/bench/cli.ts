@@ -14,6 +14,7 @@ import { createProgress } from "./progress.ts";
 import { buildReport } from "./report.ts";
 import { runBench } from "./run.ts";
 import { renderClients, renderReport } from "./table.ts";
+import { stopAllStages } from "./stage_process.ts";
 
 const SUMMARY = "Benchmark the pipeline stage by stage, end to end and in steady state, " +
   "beside Kafka's ProducerPerformance/ConsumerPerformance and a raw PostgreSQL COPY.";
@@ -45,6 +46,8 @@ await runMain(async (signal) => {
   const seconds = numberFlag("seconds", flags.seconds, 1);
   const repeat = whole("repeat", flags.repeat, 1);
   const progress = createProgress();
+  // Ctrl-C: stop the stage processes so that the phase fails and the namespace is dropped.
+  signal.addEventListener("abort", () => void stopAllStages(), { once: true });
   const ns = await createBenchNamespace(Deno.env.toObject());
   progress.note(`namespace ${ns.namespace}${flags.keep ? " (kept)" : ""}`);
   try {

@@ -74,19 +74,40 @@ export function rowsFromMessages(
   });
 }
 
-/** Reads the rows the consumer stored, in COPY text form, to load them again. */
+/**
+ * Reads the rows the consumer stored, as COPY text lines, to load them again.
+ * A plain cursor rather than `COPY ... TO STDOUT`: with postgres.js on Deno, a
+ * multi-chunk COPY TO left the connection unable to run its next query.
+ */
 export async function exportWarehouseLines(sql: Sql): Promise<string[]> {
   const lines: string[] = [];
-  const stream = await sql`copy (select ${sql(COPY_COLUMNS as unknown as string[])}
-    from realtime_events order by source_topic, source_partition, source_offset) to stdout`
-    .readable();
-  let rest = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) {
-    rest += decoder.decode(chunk as Uint8Array, { stream: true });
-    const parts = rest.split("\n");
-    rest = parts.pop()!;
-    for (const p of parts) lines.push(`${p}\n`);
+  const cursor = sql<
+    {
+      event_id: string;
+      event_type: string;
+      customer_id: number;
+      timestamp: string;
+      source_topic: string;
+      source_partition: number;
+      source_offset: number;
+      payload: string;
+    }[]
+  >`select event_id, event_type, customer_id, "timestamp"::text as "timestamp", source_topic,
+      source_partition, source_offset, payload::text as payload
+    from realtime_events order by source_topic, source_partition, source_offset`.cursor(5000);
+  for await (const rows of cursor) {
+    for (const r of rows) {
+      lines.push(copyLine([
+        r.event_id,
+        r.event_type,
+        r.customer_id,
+        r.timestamp,
+        r.source_topic,
+        r.source_partition,
+        r.source_offset,
+        r.payload,
+      ]));
+    }
   }
   return lines;
 }

@@ -31,6 +31,12 @@ export interface StageProcess {
 }
 
 const ROOT = new URL("../../", import.meta.url);
+const live = new Set<StageProcess>();
+
+/** Stops every stage process this bench started and that still runs (Ctrl-C). */
+export async function stopAllStages(): Promise<void> {
+  await Promise.all([...live].map((stage) => stage.stop(5_000)));
+}
 
 /** Spawns `task` with `args` in `env` (the bench namespace's). */
 export function spawnStage(
@@ -73,7 +79,7 @@ export function spawnStage(
     await drained.catch(() => {});
     return { task, code: status.code, ms, peakRssMb, tail: tail.join("\n") };
   });
-  return {
+  const stage: StageProcess = {
     task,
     pid: child.pid,
     startedAt,
@@ -98,6 +104,9 @@ export function spawnStage(
       }
     },
   };
+  live.add(stage);
+  exited.finally(() => live.delete(stage));
+  return stage;
 }
 
 /** Runs `task` to completion; throws with its output tail when it fails. */
