@@ -1,0 +1,96 @@
+/**
+ * Fault helpers that touch the services themselves: PostgreSQL sessions cut,
+ * free ports, and a private Kafka (one or three brokers) or Redis started by
+ * the stack in a temporary state folder, so that the shared services are
+ * never stopped.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import { type Config, loadConfig } from "../lib/config.ts";
+import { killBroker, stackDown, stackUp, startBroker } from "../services/stack/mod.ts";
+
+/**
+ * `pg_terminate_backend` on every session of the namespace's three databases
+ * except our own; returns how many were cut.
+ */
+export async function cutConnections(config: Config): Promise<number> {
+  const server = new URL(config.serverUrls.instashop);
+  server.pathname = "/postgres";
+  const databases = Object.values(config.databases).map((u) => new URL(u).pathname.slice(1));
+  const sql = postgres(server.toString(), { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql`
+      select pg_terminate_backend(pid) as cut from pg_stat_activity
+      where datname = any(${databases}) and pid <> pg_backend_pid()`;
+    return rows.filter((r) => r.cut).length;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** A port p with p .. p + count - 1 all free on 127.0.0.1. */
+export function freePorts(count: number): number {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 30000 + 2 * Math.floor(Math.random() * 12000);
+    const held: Deno.Listener[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        held.push(Deno.listen({ hostname: "127.0.0.1", port: port + i }));
+      }
+      return port;
+    } catch {
+      // taken; try another
+    } finally {
+      for (const l of held) l.close();
+    }
+  }
+  throw new Error(`Cannot find ${count} free ports in a row`);
+}
+
+/** A private stack part (Kafka brokers or a Redis) in a temporary state folder. */
+export interface PrivateStack {
+  env: Record<string, string>;
+  config: Config;
+  stateDir: string;
+  kill(nodeId: number): Promise<number>;
+  start(nodeId: number): Promise<number>;
+  /** Stops what this stack started and removes its state folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `stackUp` with `overrides` (KAFKA_BROKERS and/or REDIS_URL on free ports)
+ * and a temporary INSTASHOP_STATE_DIR: the stack starts what does not answer
+ * there (our own broker(s) or redis-server) and uses the shared PostgreSQL.
+ * It also creates the namespace's topics (RF 3, min ISR 2 with three brokers).
+ * With `stateDir`, it starts again what an earlier call started there.
+ */
+export async function privateStack(
+  baseEnv: Record<string, string>,
+  overrides: Record<string, string>,
+  { brokers = 1, stateDir: reuse }: { brokers?: 1 | 3; stateDir?: string } = {},
+): Promise<PrivateStack> {
+  const stateDir = reuse ?? await Deno.makeTempDir({ prefix: "faults-stack-" });
+  const env = { ...baseEnv, ...overrides, INSTASHOP_STATE_DIR: stateDir };
+  const config = loadConfig(env);
+  const stop = async () => {
+    await stackDown(config).catch((error) => console.error(`stackDown: ${error.message}`));
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  };
+  try {
+    await stackUp(config, { brokers });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    env,
+    config,
+    stateDir,
+    kill: (nodeId) => killBroker(config, nodeId),
+    start: (nodeId) => startBroker(config, nodeId),
+    stop,
+  };
+}
