@@ -79,8 +79,9 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
 
   /** Runs `fn` with retries; a service that stays away becomes one clear ServiceError. */
   async function reach<T>(what: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-    // The clients retry on their own; a drain gives up after that, a service tries longer.
-    const limit = attempts === Infinity ? 5 : 1;
+    // The clients retry on their own; a drain tries a little more (a new broker
+    // answers NOT_COORDINATOR for a moment), a service tries longer.
+    const limit = attempts === Infinity ? 5 : 3;
     for (let attempt = 1;; attempt++) {
       try {
         return await withTimeout(fn(), timeoutMs);

@@ -167,6 +167,13 @@ async function createTopics(config: Config, clusterSize: number): Promise<string
         throw new Error(`no leader yet for ${leaderless.map((t) => t.name).join(", ")}`);
       }
     }, { what: "see the topics' leaders", attempts: 10 });
+    // A new broker creates __consumer_offsets on the first group request and
+    // answers NOT_COORDINATOR until it has loaded; stages asking for their
+    // group offsets at that moment would fail, so the stack waits here.
+    await retry(
+      () => admin.fetchOffsets({ groupId: "instashop-stack-ready", topics: [wanted[0]!] }),
+      { what: "reach the group coordinator", attempts: 15, maxDelayMs: 4000 },
+    );
     return wanted.filter((t) => !before.has(t));
   } finally {
     await admin.disconnect();
