@@ -169,9 +169,13 @@ export function brokerCommand(
  * `kafka-storage random-uuid` prints (saves starting a JVM).
  */
 export function newClusterId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
-    .replace(/=+$/, "");
+  for (;;) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    const id = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+      .replace(/=+$/, "");
+    // StorageTool reads an id starting with "-" as a flag; Kafka's own generator draws again.
+    if (!id.startsWith("-")) return id;
+  }
 }
 
 /** Whether two layouts describe the same brokers on the same ports. */
