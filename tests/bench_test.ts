@@ -100,8 +100,8 @@ Deno.test("the report has the issue's JSON shape and renders", () => {
     options: { events: 1000, rate: 200, seconds: 5 },
     generate: run,
     produce: { ...run, messages: 1100 },
-    consume: { ...run, rows: 1000 },
-    aggregate: run,
+    consume: { ...run, rows: 1000, messages: 1100 },
+    aggregate: { ...run, messages: 2500 },
     endToEnd: { events: 1000, ms: 500 },
     steady: {
       targetRate: 200,

@@ -36,9 +36,11 @@ async function timed(
   env: Record<string, string>,
   progress: Progress,
   label: string,
+  events = 0,
 ): Promise<StageExit> {
   progress.update(label);
-  return await runStage(task, args, env);
+  // Generous (2 minutes plus 1 ms per event): only a stage that hangs hits it.
+  return await runStage(task, args, env, { timeoutMs: 120_000 + events });
 }
 
 /** Runs every stage once on an empty namespace so that set-up is never timed. */
@@ -61,12 +63,14 @@ export async function catchUp(
     env,
     progress,
     `catch-up: generate --rate 0 --count ${events}`,
+    events,
   );
   const genIdle = await timed("generate", generateArgs(0), env, progress, "generate (idle)");
   progress.note(`generate: ${events} events in ${(gen.ms / 1000).toFixed(2)} s (wall)`);
   const drains = {} as Record<DrainStage, StageRun>;
   for (const stage of ["produce", "consume", "aggregate"] as const) {
-    const run = await timed(stage, DRAIN_ARGS[stage], env, progress, `catch-up: ${stage} --drain`);
+    const label = `catch-up: ${stage} --drain`;
+    const run = await timed(stage, DRAIN_ARGS[stage], env, progress, label, events);
     const idle = await timed(stage, DRAIN_ARGS[stage], env, progress, `${stage} --drain (idle)`);
     progress.note(
       `${stage}: drained in ${(run.ms / 1000).toFixed(2)} s wall, ${

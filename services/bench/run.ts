@@ -73,7 +73,9 @@ export async function runBench(
   }
 
   progress.update(`end to end: generating a second backlog of ${options.events}`);
-  await runStage("generate", generateArgs(options.events, { seed: 10 }), env);
+  await runStage("generate", generateArgs(options.events, { seed: 10 }), env, {
+    timeoutMs: 120_000 + options.events,
+  });
   const target = afterCatchUp.generated + options.events;
   const items = await itemsInShop(config);
   const pipeline = startPipeline(env);
@@ -142,9 +144,15 @@ export async function runBench(
     consume: {
       ...caught.drains.consume,
       rows: afterCatchUp.warehouse_rows,
+      messages,
       peakRssMb: peak("consume"),
     },
-    aggregate: { ...caught.drains.aggregate, peakRssMb: peak("aggregate") },
+    aggregate: {
+      ...caught.drains.aggregate,
+      messages: (afterCatchUp.topics.transactions ?? 0) + (afterCatchUp.topics.userBehavior ?? 0) +
+        (afterCatchUp.topics.transactionItems ?? 0),
+      peakRssMb: peak("aggregate"),
+    },
     endToEnd: { events: options.events, ms: e2e.ms },
     steady,
     anchors,

@@ -109,19 +109,38 @@ export function spawnStage(
   return stage;
 }
 
-/** Runs `task` to completion; throws with its output tail when it fails. */
+/**
+ * Runs `task` to completion; throws with its output tail when it fails or
+ * when it is still running after `timeoutMs` (then it is stopped).
+ */
 export async function runStage(
   task: string,
   args: string[],
   env: Record<string, string>,
+  { timeoutMs = 600_000 }: { timeoutMs?: number } = {},
 ): Promise<StageExit> {
-  const result = await spawnStage(task, args, env).exited;
-  if (result.code !== 0) {
+  const stage = spawnStage(task, args, env);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), timeoutMs);
+  });
+  const first = await Promise.race([stage.exited, late]);
+  clearTimeout(timer);
+  const command = `\`deno task ${task} ${args.join(" ")}\``;
+  if (first === "late") {
+    const result = await stage.stop(5_000);
     throw new Error(
-      `Cannot benchmark ${task} as \`deno task ${task} ${
-        args.join(" ")
-      }\` exited ${result.code}:\n${result.tail.split("\n").slice(-8).join("\n")}`,
+      `Cannot benchmark ${task} as ${command} was still running after ${
+        Math.round(timeoutMs / 1000)
+      } s (stopped); its last lines:\n${result.tail.split("\n").slice(-8).join("\n")}`,
     );
   }
-  return result;
+  if (first.code !== 0) {
+    throw new Error(
+      `Cannot benchmark ${task} as ${command} exited ${first.code}:\n${
+        first.tail.split("\n").slice(-8).join("\n")
+      }`,
+    );
+  }
+  return first;
 }

@@ -12,9 +12,10 @@
 
 import type { Config } from "../../lib/config.ts";
 import { connect } from "../../lib/db.ts";
-import { watchCommits } from "./commit_clock.ts";
+import { type CommitStamp, watchCommits } from "./commit_clock.ts";
 import { generateArgs } from "./catchup.ts";
-import { freshnessByCount, type FreshnessSample } from "./freshness.ts";
+import { freshnessByCount, type FreshnessSample, type Observation } from "./freshness.ts";
+import { kafkaTimestamps } from "./kafka_times.ts";
 import type { Progress } from "./progress.ts";
 import { runStage, spawnStage, type StageProcess } from "./stage_process.ts";
 import { totalsReader, watchSse, watchUpdates } from "./watchers.ts";
@@ -123,6 +124,10 @@ export interface SteadyResult {
   events: number;
   generateMs: number;
   redis: FreshnessSample;
+  /** Commit to the producer's Kafka record timestamp, per event. */
+  toKafka?: FreshnessSample;
+  /** Kafka record timestamp to the Redis total that covers it (count-matched). */
+  kafkaToRedis?: FreshnessSample;
   sse?: FreshnessSample;
   updates: number;
   frames: number;
@@ -165,7 +170,9 @@ export async function steadyState(
     let generateMs = 0;
     try {
       await Promise.race([
-        runStage("generate", generateArgs(events, { rate, seed: 11 }), env),
+        runStage("generate", generateArgs(events, { rate, seed: 11 }), env, {
+          timeoutMs: 120_000 + seconds * 2000,
+        }),
         death,
       ]);
       generateMs = performance.now() - started;
@@ -181,10 +188,13 @@ export async function steadyState(
     const stamps = await commits.stop();
     const commitTimes = stamps.map((s) => s.at);
     const observed = updates.observations();
+    progress.update("steady state: reading the producer's Kafka timestamps");
+    const split = await splitAtKafka(config, stamps, observed, base, started, progress);
     return {
       events,
       generateMs,
       redis: freshnessByCount(commitTimes, observed, base),
+      ...split,
       sse: sse ? freshnessByCount(commitTimes, sse.frames(), base) : undefined,
       updates: updates.messages(),
       frames: sse?.frames().length ?? 0,
@@ -194,6 +204,40 @@ export async function steadyState(
     await sse?.stop();
     totals.close();
     await Promise.all([instashop.end({ timeout: 2 }), crm.end({ timeout: 2 })]);
+  }
+}
+
+/**
+ * Splits freshness at Kafka: commit to the record's timestamp per event, then
+ * Kafka to Redis by the same count matching in Kafka-time order. Best effort:
+ * a failure here leaves the split out, never the run.
+ */
+async function splitAtKafka(
+  config: Config,
+  stamps: readonly CommitStamp[],
+  observed: readonly Observation[],
+  base: number,
+  startedPerf: number,
+  progress: Progress,
+): Promise<Pick<SteadyResult, "toKafka" | "kafkaToRedis">> {
+  try {
+    const sinceMs = Math.floor(Date.now() - (performance.now() - startedPerf));
+    const times = await kafkaTimestamps(config, { sinceMs, expected: stamps.length });
+    const toKafka: number[] = [];
+    let missing = 0;
+    for (const s of stamps) {
+      const at = times.get(s.eventId);
+      if (at === undefined) missing++;
+      else toKafka.push(Math.max(0, at - s.at));
+    }
+    const kafkaOrder = [...times.values()].sort((a, b) => a - b);
+    return {
+      toKafka: { latencies: toKafka, unseen: missing },
+      kafkaToRedis: freshnessByCount(kafkaOrder, observed, base),
+    };
+  } catch (error) {
+    progress.note(`no commit-to-Kafka split: ${(error as Error).message}`);
+    return {};
   }
 }
 

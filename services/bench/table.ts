@@ -83,9 +83,12 @@ export function renderReport(r: BenchReport): string {
         ],
       ],
     ),
-    `produce published ${fmt(s.produce.messages)} messages (${
-      fmt(s.produce.messages_per_s)
-    }/s, subset topics included); anchor messages ${fmt(a.kafka_producer_perf?.message_bytes)} B`,
+    `messages: produce wrote ${fmt(s.produce.messages)} (${fmt(s.produce.messages_per_s)}/s, ` +
+      `subset topics included), consume read ${fmt(s.consume.messages)} (${
+        fmt(s.consume.messages_per_s)
+      }/s), aggregate read ${fmt(s.aggregate.messages)} (${
+        fmt(s.aggregate.messages_per_s)
+      }/s, items included); anchor bodies ${fmt(a.kafka_producer_perf?.message_bytes)} B`,
   );
   if (r.steady) {
     const sse = r.freshness_sse_ms;
@@ -97,9 +100,17 @@ export function renderReport(r: BenchReport): string {
       grid(["freshness from commit (ms)", "p50", "p95", "p99", "max", "samples", "unseen"], [
         freshRow("to the Redis write", r.freshness_ms),
         ...(sse ? [freshRow("to the SSE frame", sse)] : []),
+        ...(r.freshness_split_ms
+          ? [
+            freshRow("  commit to Kafka (produce)", r.freshness_split_ms.commit_to_kafka),
+            freshRow("  Kafka to Redis (aggregate)", r.freshness_split_ms.kafka_to_redis),
+          ]
+          : []),
       ]),
       `peak RSS while running (MB): ${
-        Object.entries(r.steady.peak_rss_mb).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(", ")
+        Object.entries(r.steady.peak_rss_mb).filter(([, v]) => v > 0).map(([k, v]) =>
+          `${k} ${fmt(v, 1)}`
+        ).join(", ")
       }`,
     );
   }
