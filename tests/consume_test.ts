@@ -18,6 +18,7 @@ import {
 } from "../lib/kafka.ts";
 import { createRedis } from "../lib/redis.ts";
 import { createBatcher } from "../services/consume/batcher.ts";
+import { copyLine } from "../services/consume/copy.ts";
 import { deadLetter } from "../services/consume/dead_letter.ts";
 import { itemMessage, transactionItems } from "../services/consume/enrich.ts";
 import { bySize } from "../services/consume/flush.ts";
@@ -212,7 +213,7 @@ Deno.test("consume: the batcher gathers, overlaps the two stages and keeps their
   await batcher.idle();
 });
 
-Deno.test("consume: a failed stage rejects its batch only", async () => {
+Deno.test("consume: a failed flush fails those in flight after it, then flushes run again", async () => {
   const batcher = createBatcher<number, number[]>({
     prepare: (items) => items[0] === 1 ? Promise.reject(new Error("down")) : Promise.resolve(items),
     finish: () => Promise.resolve(),
@@ -220,7 +221,10 @@ Deno.test("consume: a failed stage rejects its batch only", async () => {
   const one = await batcher.submit(1, 1);
   const two = await batcher.submit(2, 1);
   await assert.rejects(one.done, /down/);
-  await two.done;
+  // 2 was in flight behind 1: committing it would pass over 1.
+  await assert.rejects(two.done, /down/);
+  await batcher.idle();
+  await (await batcher.submit(3, 1)).done;
 });
 
 Deno.test("consume: lag and the drain target follow committed offsets", () => {
@@ -235,6 +239,13 @@ Deno.test("consume: lag and the drain target follow committed offsets", () => {
   advance(committed, [{ topic: "a", partition: 0, offset: 4 }]);
   assert.equal(committed.get("a:0"), 10);
   assert.equal(caughtUp(ends, committed), true);
+});
+
+Deno.test("consume: COPY text escapes what COPY reads as syntax", () => {
+  assert.equal(
+    copyLine(["a\tb\nc\rd\\e", 7, null, '{"q":"x\\"y"}']),
+    'a\\tb\\nc\\rd\\\\e\t7\t\\N\t{"q":"x\\\\"y"}\n',
+  );
 });
 
 Deno.test("consume: sends are split by size", () => {

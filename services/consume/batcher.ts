@@ -5,10 +5,11 @@
  * per partition) are gathered into one flush, so the warehouse sees one
  * transaction per fetch rather than one per partition. A flush runs in two
  * stages, `prepare` (validate, dead letters, warehouse) then `finish`
- * (transaction_items, offset commit); the next flush may prepare while the
- * previous one finishes, and Kafka fetches the one after meanwhile. Stages run
- * in submission order, one flush per stage at a time, so commits stay in
- * order; at most two flushes are in flight and one is queued.
+ * (transaction_items, offset commit). Up to `concurrency` flushes are in
+ * flight: the next one prepares while the previous one prepares or finishes,
+ * and Kafka fetches the one after meanwhile. Finishes run one at a time in
+ * start order, so commits stay in order; and once a flush fails, every flush
+ * already in flight fails too, so no later commit can pass over it.
  *
  * @module
  */
@@ -33,6 +34,8 @@ export interface BatcherOptions {
   lingerMs?: number;
   /** Messages per flush, at most; one item larger than this is flushed alone (default 20,000). */
   maxSize?: number;
+  /** Flushes in flight at once (default 2): their prepares overlap, their finishes do not. */
+  concurrency?: number;
 }
 
 interface Entry<T> {
@@ -62,14 +65,16 @@ interface Entry<T> {
  */
 export function createBatcher<T, C>(
   stages: Stages<T, C>,
-  { lingerMs = 5, maxSize = 20_000 }: BatcherOptions = {},
+  { lingerMs = 5, maxSize = 20_000, concurrency = 2 }: BatcherOptions = {},
 ): Batcher<T> {
   let queue: Entry<T>[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let preparing = false;
-  /** Flushes prepared and not yet finished. */
-  let unfinished = 0;
+  /** Flushes started and not yet finished. */
+  let inFlight = 0;
+  /** The finish of the last flush started: finishes run in start order. */
   let finishing: Promise<void> = Promise.resolve();
+  /** Once a flush failed, every flush already in flight fails too, until none is left. */
+  let failure: { error: unknown } | undefined;
   let idleWaiters: (() => void)[] = [];
 
   function submit(item: T, size: number): Promise<{ done: Promise<void> }> {
@@ -84,9 +89,9 @@ export function createBatcher<T, C>(
   }
 
   function schedule(linger: boolean) {
-    if (preparing || unfinished >= 2 || queue.length === 0) return checkIdle();
+    if (inFlight >= concurrency || queue.length === 0) return checkIdle();
     const queued = queue.reduce((sum, e) => sum + e.size, 0);
-    if (linger && queued < maxSize) {
+    if (linger && inFlight === 0 && queued < maxSize) {
       timer ??= setTimeout(() => {
         timer = undefined;
         schedule(false);
@@ -95,11 +100,10 @@ export function createBatcher<T, C>(
     }
     clearTimeout(timer);
     timer = undefined;
-    void run();
+    start();
   }
 
-  async function run() {
-    preparing = true;
+  function start() {
     let size = 0;
     let count = 0;
     while (count < queue.length && (count === 0 || size + queue[count]!.size <= maxSize)) {
@@ -108,25 +112,21 @@ export function createBatcher<T, C>(
     }
     const entries = queue.slice(0, count);
     queue = queue.slice(count);
+    inFlight++;
     for (const e of entries) e.started();
-    let prepared: C;
-    try {
-      prepared = await stages.prepare(entries.map((e) => e.item));
-    } catch (error) {
-      for (const e of entries) e.reject(error);
-      preparing = false;
-      return schedule(false);
-    }
-    unfinished++;
-    preparing = false;
+    const prepared = stages.prepare(entries.map((e) => e.item));
+    prepared.catch(() => {});
     finishing = finishing.then(async () => {
       try {
-        await stages.finish(prepared);
+        if (failure) throw failure.error;
+        await stages.finish(await prepared);
         for (const e of entries) e.resolve();
       } catch (error) {
+        failure ??= { error };
         for (const e of entries) e.reject(error);
       } finally {
-        unfinished--;
+        inFlight--;
+        if (inFlight === 0) failure = undefined;
         schedule(false);
       }
     });
@@ -134,7 +134,7 @@ export function createBatcher<T, C>(
   }
 
   function checkIdle() {
-    if (preparing || unfinished > 0 || queue.length > 0) return;
+    if (inFlight > 0 || queue.length > 0) return;
     const waiters = idleWaiters;
     idleWaiters = [];
     for (const w of waiters) w();

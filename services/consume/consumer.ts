@@ -48,6 +48,8 @@ export interface ConsumerOptions {
   heartbeatMs?: number;
   /** Largest flush, in messages. */
   maxBatchMessages?: number;
+  /** Flushes in flight at once (see ./batcher.ts). */
+  concurrency?: number;
 }
 
 export interface ConsumerSummary extends Totals {
@@ -79,6 +81,7 @@ export function createWarehouseConsumer(
     holdAfterWrite = false,
     heartbeatMs = 2000,
     maxBatchMessages = 20_000,
+    concurrency = 2,
   } = options;
   const n = names(config.namespace);
   const replay = fromBeginning && options.group === undefined
@@ -201,7 +204,7 @@ export function createWarehouseConsumer(
         prepare: (parts) => flush.prepare(parts).catch(giveUp),
         finish: async (prepared) =>
           recordBatch(log, totals, await flush.finish(prepared).catch(giveUp)),
-      }, { maxSize: maxBatchMessages });
+      }, { maxSize: maxBatchMessages, concurrency });
 
       beating = heartbeat.loop(stop.signal, drain ? Math.min(heartbeatMs, 500) : heartbeatMs);
       await consumeLoop({

@@ -246,7 +246,7 @@ export function createFlush(deps: FlushDeps): {
 }
 
 /** Bytes per send: each partition's record batch must stay under the topic's 4 MiB limit. */
-const SEND_BYTES = 1024 * 1024;
+const SEND_BYTES = 256 * 1024;
 
 /** Splits messages into sends of about {@link SEND_BYTES} (a larger message goes alone). */
 export function* bySize<T extends { value: string | Uint8Array | null }>(

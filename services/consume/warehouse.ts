@@ -1,13 +1,15 @@
 /**
- * Writes to the warehouse: one transaction per batch, each table written by
- * one multi-row statement over `unnest` of column arrays (payloads as one
- * JSON array), conflicts on event ids ignored. The outbox (`transaction_items_outbox`) says which stored
+ * Writes to the warehouse: one transaction per batch. `realtime_events` and
+ * `fact_sales` load by COPY into temporary staging tables and one
+ * `INSERT ... SELECT ... ON CONFLICT DO NOTHING` each; the dimensions by one
+ * upsert over `unnest` of column arrays. The outbox (`transaction_items_outbox`) says which stored
  * transactions still owe their `transaction_item` events.
  *
  * @module
  */
 
 import type { Sql } from "../../lib/db.ts";
+import { writeCopy } from "./copy.ts";
 import { valueHash } from "./dead_letter.ts";
 import { type Accepted, type Rejected, type WarehouseRows, warehouseRows } from "./rows.ts";
 
@@ -128,23 +130,38 @@ async function writeRows(
   sql: Sql,
   rows: WarehouseRows,
 ): Promise<{ stored: number; publish: Set<string> }> {
-  // Times travel as text[] so that PostgreSQL parses them: postgres.js would
+  // Times travel as text so that PostgreSQL parses them: postgres.js would
   // round-trip them through Date (microseconds lost, 2026-02-30 rolled over).
-  const e = columns(rows.events);
-  // Payloads travel as one JSON array: no per-value escaping, parsed once by the server.
-  const payloads = `[${e.payload.join(",")}]`;
-  const s = columns(rows.sales);
   const p = columns(rows.products);
   const c = columns(rows.customers);
   return await sql.begin(async (tx) => {
+    // The big tables load through COPY into session-local staging tables (no
+    // WAL, no indexes), then one INSERT ... SELECT each skips what is stored.
+    // Staged as text, so a bad value fails the INSERT (a clean error), never
+    // the COPY (postgres.js loses errors raised after the end of COPY data).
+    await tx`create temp table if not exists stage_events (event_id text, event_type text,
+      customer_id bigint, ts text, source_topic text, source_partition integer,
+      source_offset bigint, payload text) on commit delete rows`;
+    await writeCopy(
+      await tx`copy stage_events from stdin`.writable(),
+      rows.events.map((r) => [
+        r.event_id,
+        r.event_type,
+        r.customer_id,
+        r.timestamp,
+        r.source_topic,
+        r.source_partition,
+        r.source_offset,
+        r.payload,
+      ]),
+    );
     const [inserted] = await tx<{ stored: number }[]>`
       with added as (
         insert into realtime_events (event_id, event_type, customer_id, "timestamp",
           source_topic, source_partition, source_offset, payload)
-        select * from rows from (unnest(${e.event_id}::text[]), unnest(${e.event_type}::text[]),
-          unnest(${e.customer_id}::int8[]), unnest(${e.timestamp}::text[]::timestamptz[]),
-          unnest(${e.source_topic}::text[]), unnest(${e.source_partition}::int4[]),
-          unnest(${e.source_offset}::int8[]), jsonb_array_elements(${payloads}::text::jsonb))
+        select event_id, event_type, customer_id, ts::timestamptz, source_topic,
+          source_partition, source_offset, payload::jsonb
+        from stage_events order by event_id
         on conflict (event_id) do nothing
         returning event_id, event_type
       ), owed as (
@@ -154,13 +171,31 @@ async function writeRows(
       )
       select count(*)::int as stored from added`;
     if (rows.sales.length > 0) {
+      await tx`create temp table if not exists stage_sales (detail_id bigint, event_id text,
+        transaction_id bigint, customer_id bigint, product_id bigint, category text,
+        quantity integer, unit_price_cents bigint, revenue_cents bigint, event_time text)
+        on commit delete rows`;
+      await writeCopy(
+        await tx`copy stage_sales from stdin`.writable(),
+        rows.sales.map((r) => [
+          r.detail_id,
+          r.event_id,
+          r.transaction_id,
+          r.customer_id,
+          r.product_id,
+          r.category,
+          r.quantity,
+          r.unit_price_cents,
+          r.revenue_cents,
+          r.event_time,
+        ]),
+      );
       await tx`
         insert into fact_sales (detail_id, event_id, transaction_id, customer_id, product_id,
           category, quantity, unit_price_cents, revenue_cents, event_time)
-        select * from unnest(${s.detail_id}::int8[], ${s.event_id}::text[],
-          ${s.transaction_id}::int8[], ${s.customer_id}::int8[], ${s.product_id}::int8[],
-          ${s.category}::text[], ${s.quantity}::int4[], ${s.unit_price_cents}::int8[],
-          ${s.revenue_cents}::int8[], ${s.event_time}::text[]::timestamptz[])
+        select detail_id, event_id, transaction_id, customer_id, product_id, category, quantity,
+          unit_price_cents, revenue_cents, event_time::timestamptz
+        from stage_sales order by detail_id
         on conflict (detail_id) do nothing`;
       await tx`
         insert into dim_product (product_id, name, category, last_unit_price_cents,

@@ -1,0 +1,78 @@
+/**
+ * PostgreSQL `COPY ... FROM STDIN` in text format: rows to lines, and the
+ * write into a `copy` stream of postgres.js with backpressure.
+ *
+ * @module
+ */
+
+import type { Writable } from "node:stream";
+
+/** A value of a COPY row; null is SQL NULL. */
+export type CopyValue = string | number | null;
+
+const SPECIAL = /[\\\t\n\r]/;
+const SPECIALS = /[\\\t\n\r]/g;
+const ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
+
+/**
+ * One row as a line of COPY text: tab-separated, `\N` for null, backslash,
+ * tab, newline and carriage return escaped.
+ *
+ * @example
+ * ```ts
+ * import { copyLine } from "./copy.ts";
+ * copyLine(["a\tb", 1, null]); // "a\\tb\t1\t\\N\n"
+ * ```
+ */
+export function copyLine(row: readonly CopyValue[]): string {
+  let line = "";
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    if (i > 0) line += "\t";
+    if (v === null || v === undefined) line += "\\N";
+    else if (typeof v === "number") line += String(v);
+    else line += SPECIAL.test(v) ? v.replace(SPECIALS, (c) => ESCAPES[c]!) : v;
+  }
+  return line + "\n";
+}
+
+/** Lines per write: whole lines, so no character is ever split between chunks. */
+const LINES_PER_WRITE = 1000;
+
+/**
+ * Writes `rows` to a postgres.js COPY stream (`await tx\`copy t from stdin\`.writable()`)
+ * and waits until the server has taken them. postgres.js never settles the
+ * stream when the connection drops after the last row was written, so a
+ * watchdog turns that into an error after `timeoutMs`.
+ */
+export async function writeCopy(
+  into: Writable,
+  rows: readonly (readonly CopyValue[])[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      into.once("error", reject);
+      into.once("finish", resolve);
+      timer = setTimeout(
+        () =>
+          reject(new Error(`Cannot finish a COPY of ${rows.length} rows within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      let next = 0;
+      const pump = () => {
+        while (next < rows.length) {
+          let chunk = "";
+          const end = Math.min(rows.length, next + LINES_PER_WRITE);
+          for (; next < end; next++) chunk += copyLine(rows[next]!);
+          if (!into.write(chunk)) return void into.once("drain", pump);
+        }
+        into.end();
+      };
+      pump();
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
