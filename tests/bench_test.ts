@@ -13,7 +13,7 @@ import {
 } from "../services/bench/kafka_tools_output.ts";
 import { freshnessByCount } from "../services/bench/freshness.ts";
 import { copyLine } from "../services/bench/copy_anchor.ts";
-import { statusFieldMb } from "../services/bench/rss.ts";
+import { statCpuSeconds, statusFieldMb } from "../services/bench/rss.ts";
 import { sampleMessages } from "../services/bench/payload.ts";
 import { validateEvent } from "../lib/schemas.ts";
 import { buildReport, type Measurements, REQUIRED_PATHS } from "../services/bench/report.ts";
@@ -73,6 +73,7 @@ Deno.test("COPY text rows escape tabs, newlines and backslashes", () => {
 Deno.test("peak RSS is read from /proc status text", () => {
   assert.equal(statusFieldMb("Name:\tdeno\nVmHWM:\t  204800 kB\nVmRSS:\t 1024 kB\n", "VmHWM"), 200);
   assert.equal(statusFieldMb("Name:\tdeno\n", "VmHWM"), undefined);
+  assert.equal(statCpuSeconds("42 (deno run) S 1 42 42 0 -1 0 0 0 0 0 250 50 0 0"), 3);
 });
 
 Deno.test("synthetic messages are valid events of the pipeline's size", () => {
@@ -93,7 +94,7 @@ function get(object: unknown, path: string): unknown {
 }
 
 Deno.test("the report has the issue's JSON shape and renders", () => {
-  const run = { events: 1000, wallMs: 2000, idleMs: 1000, peakRssMb: 100 };
+  const run = { events: 1000, wallMs: 2000, idleMs: 1000, peakRssMb: 100, cpuSeconds: 0.5 };
   const m: Measurements = {
     machine: { nproc: 2, memory_gb: 24, cpu: "AMD EPYC", os: "linux x86_64", deno: "2" },
     namespace: "bench_x",
@@ -132,6 +133,7 @@ Deno.test("the report has the issue's JSON shape and renders", () => {
   }
   assert.equal(report.stages.produce.events_per_s, 1000);
   assert.equal(report.stages.produce.wall_events_per_s, 500);
+  assert.equal(report.stages.produce.cpu_us_per_event, 500);
   assert.equal(report.stages.consume.ratio_vs_copy, 0.1);
   assert.equal(report.stages.produce.ratio_vs_kafka_perf, null);
   assert.equal(report.end_to_end.events_per_s, 2000);

@@ -82,10 +82,17 @@ export async function catchUp(
       wallMs: run.ms,
       idleMs: idle.ms,
       peakRssMb: run.peakRssMb,
+      cpuSeconds: run.cpuSeconds,
     };
   }
   return {
-    generate: { events, wallMs: gen.ms, idleMs: genIdle.ms, peakRssMb: gen.peakRssMb },
+    generate: {
+      events,
+      wallMs: gen.ms,
+      idleMs: genIdle.ms,
+      peakRssMb: gen.peakRssMb,
+      cpuSeconds: gen.cpuSeconds,
+    },
     drains,
   };
 }

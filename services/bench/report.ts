@@ -26,6 +26,8 @@ export interface StageRun {
   /** Wall time of the same command with nothing to do (process start, connect, group join). */
   idleMs?: number;
   peakRssMb: number;
+  /** CPU seconds of the run's process (all threads); PostgreSQL and Kafka not included. */
+  cpuSeconds?: number;
 }
 
 export interface Measurements {
@@ -81,6 +83,8 @@ export interface StageReport {
   /** Rate over the whole process life, start-up included. */
   wall_events_per_s: number;
   startup_seconds: number | null;
+  /** CPU of the stage's own process per event (its start-up included), in microseconds. */
+  cpu_us_per_event: number | null;
 }
 
 export interface FreshnessReport {
@@ -162,6 +166,7 @@ function stage(run: StageRun): StageReport {
     seconds: round(ms / 1000, 2) ?? 0,
     wall_events_per_s: round(rate(run.events, run.wallMs)) ?? 0,
     startup_seconds: run.idleMs === undefined ? null : round(run.idleMs / 1000, 2),
+    cpu_us_per_event: run.cpuSeconds ? round((run.cpuSeconds * 1e6) / run.events) : null,
   };
 }
 

@@ -1,7 +1,9 @@
 /**
- * Peak resident memory of a process, from Linux' `/proc/<pid>/status`
- * (`VmHWM`, the high-water mark the kernel keeps for the whole life of the
- * process). Sampled periodically, its last reading before exit is the peak.
+ * Peak resident memory and CPU time of a process, from Linux'
+ * `/proc/<pid>/status` (`VmHWM`, the high-water mark the kernel keeps for the
+ * whole life of the process) and `/proc/<pid>/stat` (user + system time, all
+ * threads). Sampled periodically: VmHWM only grows, so the last reading
+ * before exit is the peak; CPU time misses at most one interval.
  *
  * @module
  */
@@ -21,38 +23,70 @@ export function statusFieldMb(status: string, field: "VmHWM" | "VmRSS"): number 
 }
 
 /**
- * Peak RSS of `pid` in MB, or undefined once the process is gone. Read through
- * `cat` because Deno grants `/proc/<pid>` only with --allow-all, and the
- * bench runs with --allow-run rather than that.
+ * User + system CPU seconds from a `/proc/<pid>/stat` line (fields 14 and 15,
+ * in clock ticks of 1/100 s on Linux); the command name may hold spaces, so
+ * fields are counted after its closing parenthesis.
+ *
+ * @example
+ * ```ts
+ * import { statCpuSeconds } from "./rss.ts";
+ * statCpuSeconds("42 (deno run) S 1 42 42 0 -1 0 0 0 0 0 250 50 0 0"); // 3
+ * ```
  */
-export async function peakRssMb(pid: number): Promise<number | undefined> {
+export function statCpuSeconds(stat: string, ticksPerSecond = 100): number | undefined {
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // rest[0] is field 3 (state); utime is field 14, stime field 15.
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime)
+    ? (utime + stime) / ticksPerSecond
+    : undefined;
+}
+
+export interface ProcessSample {
+  peakRssMb?: number;
+  cpuSeconds?: number;
+}
+
+/**
+ * Samples `pid`, or nothing once it is gone. Read through `cat` because Deno
+ * grants `/proc/<pid>` only with --allow-all, and the bench runs with
+ * --allow-run rather than that.
+ */
+export async function sampleProcess(pid: number): Promise<ProcessSample> {
   try {
     const out = await new Deno.Command("cat", {
-      args: [`/proc/${pid}/status`],
+      args: [`/proc/${pid}/status`, `/proc/${pid}/stat`],
       stdout: "piped",
       stderr: "null",
     }).output();
-    return out.success ? statusFieldMb(new TextDecoder().decode(out.stdout), "VmHWM") : undefined;
+    if (!out.success) return {};
+    const text = new TextDecoder().decode(out.stdout);
+    const statLine = text.split("\n").find((l) => /^\d+ \(/.test(l)) ?? "";
+    return { peakRssMb: statusFieldMb(text, "VmHWM"), cpuSeconds: statCpuSeconds(statLine) };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
 /**
- * Samples the peak RSS of `pid` every `everyMs` until stopped; `peak()` gives
- * the highest reading so far (VmHWM only grows, so this is the last one).
+ * Samples `pid` every `everyMs` until stopped: the highest peak RSS and the
+ * latest CPU time seen.
  */
 export function watchRss(pid: number, everyMs = 200) {
   let peak = 0;
+  let cpu = 0;
   const sample = async () => {
-    const mb = await peakRssMb(pid);
-    if (mb !== undefined && mb > peak) peak = mb;
+    const s = await sampleProcess(pid);
+    if (s.peakRssMb !== undefined && s.peakRssMb > peak) peak = s.peakRssMb;
+    if (s.cpuSeconds !== undefined && s.cpuSeconds > cpu) cpu = s.cpuSeconds;
   };
   const timer = setInterval(sample, everyMs);
   void sample();
   return {
     peak: () => peak,
-    /** Takes a last sample (call before the process is reaped) and stops. */
+    cpu: () => cpu,
+    /** Takes a last sample (if the process is still there) and stops. */
     async stop(): Promise<number> {
       clearInterval(timer);
       await sample();

@@ -16,6 +16,8 @@ export interface StageExit {
   /** Wall time from spawn to exit. */
   ms: number;
   peakRssMb: number;
+  /** User + system CPU seconds of the process (all threads), to the last sample. */
+  cpuSeconds: number;
   /** Last lines of stdout and stderr together, for error messages. */
   tail: string;
 }
@@ -77,7 +79,14 @@ export function spawnStage(
     const ms = performance.now() - startedAt;
     const peakRssMb = await rss.stop();
     await drained.catch(() => {});
-    return { task, code: status.code, ms, peakRssMb, tail: tail.join("\n") };
+    return {
+      task,
+      code: status.code,
+      ms,
+      peakRssMb,
+      cpuSeconds: rss.cpu(),
+      tail: tail.join("\n"),
+    };
   });
   const stage: StageProcess = {
     task,

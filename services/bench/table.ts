@@ -80,6 +80,7 @@ export function renderReport(r: BenchReport): string {
           "",
           "",
           "",
+          "",
         ],
       ],
     ),
@@ -147,6 +148,7 @@ function row(name: string, st: BenchReport["stages"]["generate"]): string[] {
     fmt(st.events_per_s),
     fmt(st.wall_events_per_s),
     fmt(st.peak_rss_mb, 1),
+    fmt(st.cpu_us_per_event),
   ];
 }
 
