@@ -11,6 +11,7 @@
 import type { Progress } from "./progress.ts";
 import type { StageRun } from "./report.ts";
 import { runStage, type StageExit } from "./stage_process.ts";
+import { watchPostgresCpu } from "./pg_cpu.ts";
 
 export type DrainStage = "produce" | "consume" | "aggregate";
 
@@ -37,10 +38,17 @@ async function timed(
   progress: Progress,
   label: string,
   events = 0,
-): Promise<StageExit> {
+): Promise<StageExit & { pgCpuSeconds: number }> {
   progress.update(label);
-  // Generous (2 minutes plus 1 ms per event): only a stage that hangs hits it.
-  return await runStage(task, args, env, { timeoutMs: 120_000 + events });
+  const pg = watchPostgresCpu(env.PIPELINE_NAMESPACE ?? "");
+  try {
+    // Generous (2 minutes plus 1 ms per event): only a stage that hangs hits it.
+    const exit = await runStage(task, args, env, { timeoutMs: 120_000 + events });
+    return { ...exit, pgCpuSeconds: await pg.stop() };
+  } catch (error) {
+    await pg.stop();
+    throw error;
+  }
 }
 
 /** Runs every stage once on an empty namespace so that set-up is never timed. */
@@ -83,6 +91,7 @@ export async function catchUp(
       idleMs: idle.ms,
       peakRssMb: run.peakRssMb,
       cpuSeconds: run.cpuSeconds,
+      pgCpuSeconds: run.pgCpuSeconds,
     };
   }
   return {
@@ -92,6 +101,7 @@ export async function catchUp(
       idleMs: genIdle.ms,
       peakRssMb: gen.peakRssMb,
       cpuSeconds: gen.cpuSeconds,
+      pgCpuSeconds: gen.pgCpuSeconds,
     },
     drains,
   };

@@ -28,6 +28,8 @@ export interface StageRun {
   peakRssMb: number;
   /** CPU seconds of the run's process (all threads); PostgreSQL and Kafka not included. */
   cpuSeconds?: number;
+  /** CPU seconds of the namespace's PostgreSQL backends meanwhile. */
+  pgCpuSeconds?: number;
 }
 
 export interface Measurements {
@@ -40,7 +42,8 @@ export interface Measurements {
   consume: StageRun & { rows: number; messages: number };
   /** `messages`: transactions + user_behavior + transaction_items read. */
   aggregate: StageRun & { messages: number };
-  endToEnd: { events: number; ms: number };
+  /** `cpuSeconds`: by stage process and `postgres`, during the phase. */
+  endToEnd: { events: number; ms: number; cpuSeconds?: Record<string, number> };
   steady?: {
     targetRate: number;
     seconds: number;
@@ -85,6 +88,8 @@ export interface StageReport {
   startup_seconds: number | null;
   /** CPU of the stage's own process per event (its start-up included), in microseconds. */
   cpu_us_per_event: number | null;
+  /** PostgreSQL's CPU for the namespace during the run, per event, in microseconds. */
+  pg_cpu_us_per_event: number | null;
 }
 
 export interface FreshnessReport {
@@ -120,7 +125,13 @@ export interface BenchReport {
     };
     aggregate: StageReport & { messages: number; messages_per_s: number };
   };
-  end_to_end: { events_per_s: number; events: number; seconds: number };
+  end_to_end: {
+    events_per_s: number;
+    events: number;
+    seconds: number;
+    /** CPU per event by process while the chain ran, in microseconds (2 cores = 2 s/s). */
+    cpu_us_per_event: Record<string, number> | null;
+  };
   freshness_ms: FreshnessReport;
   freshness_sse_ms: FreshnessReport | null;
   /** Where the Redis freshness goes: the producer's part and the aggregator's. */
@@ -167,6 +178,9 @@ function stage(run: StageRun): StageReport {
     wall_events_per_s: round(rate(run.events, run.wallMs)) ?? 0,
     startup_seconds: run.idleMs === undefined ? null : round(run.idleMs / 1000, 2),
     cpu_us_per_event: run.cpuSeconds ? round((run.cpuSeconds * 1e6) / run.events) : null,
+    pg_cpu_us_per_event: run.pgCpuSeconds !== undefined
+      ? round((run.pgCpuSeconds * 1e6) / run.events)
+      : null,
   };
 }
 
@@ -207,6 +221,9 @@ export function buildReport(m: Measurements): BenchReport {
     events_per_s: round(rate(m.endToEnd.events, m.endToEnd.ms)) ?? 0,
     events: m.endToEnd.events,
     seconds: round(m.endToEnd.ms / 1000, 2) ?? 0,
+    cpu_us_per_event: m.endToEnd.cpuSeconds
+      ? cpuPerEvent(m.endToEnd.cpuSeconds, m.endToEnd.events)
+      : null,
   };
   const fresh = m.steady ? freshness(m.steady.redis) : EMPTY_FRESHNESS;
   const report: BenchReport = {
@@ -277,6 +294,17 @@ export function buildReport(m: Measurements): BenchReport {
   };
   report.targets = targets(report);
   return report;
+}
+
+function cpuPerEvent(cpu: Record<string, number>, events: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let total = 0;
+  for (const [k, v] of Object.entries(cpu)) {
+    out[k] = round((v * 1e6) / events) ?? 0;
+    total += v;
+  }
+  out.total = round((total * 1e6) / events) ?? 0;
+  return out;
 }
 
 /** Issue 9's targets for this 2-core machine. */

@@ -13,6 +13,7 @@ import { catchUp, generateArgs, warmUp } from "./catchup.ts";
 import { exportWarehouseLines } from "./copy_anchor.ts";
 import { itemsInShop, publishedMessages, reconcile } from "./counts.ts";
 import { describeMachine } from "./machine.ts";
+import { watchPostgresCpu } from "./pg_cpu.ts";
 import type { BenchNamespace } from "./namespace.ts";
 import type { SampleMessage } from "./payload.ts";
 import type { Progress } from "./progress.ts";
@@ -78,6 +79,7 @@ export async function runBench(
   });
   const target = afterCatchUp.generated + options.events;
   const items = await itemsInShop(config);
+  const pgDuringE2e = watchPostgresCpu(ns.namespace);
   const pipeline = startPipeline(env);
   let dashboard: StageProcess | undefined;
   const onAbort = () => void pipeline.stop();
@@ -85,8 +87,11 @@ export async function runBench(
   let rss: Record<string, number> = {};
   let steady: Measurements["steady"];
   let e2e: { ms: number };
+  let e2eCpu: Record<string, number> = {};
   try {
     e2e = await endToEnd(config, pipeline, { target, items, progress, signal });
+    e2eCpu = Object.fromEntries(pipeline.stages.map((s) => [s.task, s.cpu()]));
+    e2eCpu.postgres = await pgDuringE2e.stop();
     progress.note(`end to end: ${options.events} events in ${(e2e.ms / 1000).toFixed(2)} s`);
     let sseUrl: string | undefined;
     if (options.sse) {
@@ -153,7 +158,7 @@ export async function runBench(
         (afterCatchUp.topics.transactionItems ?? 0),
       peakRssMb: peak("aggregate"),
     },
-    endToEnd: { events: options.events, ms: e2e.ms },
+    endToEnd: { events: options.events, ms: e2e.ms, cpuSeconds: e2eCpu },
     steady,
     anchors,
     reconcile: counts,

@@ -26,6 +26,8 @@ export interface StageProcess {
   task: string;
   pid: number;
   startedAt: number;
+  /** CPU seconds used so far (last sample). */
+  cpu(): number;
   /** Resolves when the process exits (whatever the code). */
   exited: Promise<StageExit>;
   /** Sends SIGTERM (the stages' clean shutdown) and waits; SIGKILL after `graceMs`. */
@@ -93,6 +95,7 @@ export function spawnStage(
     pid: child.pid,
     startedAt,
     exited,
+    cpu: () => rss.cpu(),
     async stop(graceMs = 15_000) {
       try {
         child.kill("SIGTERM");

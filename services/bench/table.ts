@@ -46,6 +46,8 @@ export function renderReport(r: BenchReport): string {
         "events/s",
         "wall ev/s",
         "peak RSS MB",
+        "CPU µs/ev",
+        "PG µs/ev",
         "anchor",
         "anchor/s",
         "ratio",
@@ -81,6 +83,7 @@ export function renderReport(r: BenchReport): string {
           "",
           "",
           "",
+          "",
         ],
       ],
     ),
@@ -91,6 +94,13 @@ export function renderReport(r: BenchReport): string {
         fmt(s.aggregate.messages_per_s)
       }/s, items included); anchor bodies ${fmt(a.kafka_producer_perf?.message_bytes)} B`,
   );
+  if (r.end_to_end.cpu_us_per_event) {
+    out.push(
+      `end to end, CPU µs per event: ${
+        Object.entries(r.end_to_end.cpu_us_per_event).map(([k, v]) => `${k} ${fmt(v)}`).join(", ")
+      } (Kafka's broker not included; the machine has ${r.machine.nproc} cores)`,
+    );
+  }
   if (r.steady) {
     const sse = r.freshness_sse_ms;
     out.push(
@@ -149,6 +159,7 @@ function row(name: string, st: BenchReport["stages"]["generate"]): string[] {
     fmt(st.wall_events_per_s),
     fmt(st.peak_rss_mb, 1),
     fmt(st.cpu_us_per_event),
+    fmt(st.pg_cpu_us_per_event),
   ];
 }
 
