@@ -11,6 +11,8 @@ import { openDatabase } from "../lib/db.ts";
 import { createRedis } from "../lib/redis.ts";
 import { averageCents, formatCents, formatInteger } from "../services/dashboard/format.ts";
 import { summarize } from "../services/dashboard/history.ts";
+import { createStateReader } from "../services/dashboard/state.ts";
+import type { Sql } from "../lib/db.ts";
 import type { DashboardState } from "../services/dashboard/model.ts";
 import { createRouter } from "../services/dashboard/router.ts";
 import { parseTotals } from "../services/dashboard/snapshot.ts";
@@ -402,6 +404,65 @@ Deno.test({
       client.abort();
       await served.close();
       proxy.cut();
+      redis.disconnect();
+      await ns.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "a warehouse query in flight never holds back the Redis numbers (one query at a time)",
+  ...IO,
+  async fn() {
+    const ns = await createTestNamespace("dashf");
+    const redis = createRedis(ns.config);
+    const n = names(ns.namespace);
+    // A warehouse whose queries hang until released; the first history read (its two queries)
+    // fails at once, so the reader has tried once: the first read waits for that attempt,
+    // later ones must not.
+    let queries = 0;
+    const release: (() => void)[] = [];
+    const warehouse = (() => {
+      queries++;
+      if (queries <= 2) return Promise.reject(new Error("warehouse down"));
+      return new Promise((_, reject) => release.push(() => reject(new Error("released"))));
+    }) as unknown as Sql;
+    const warnings: string[] = [];
+    const reader = createStateReader({
+      redis,
+      warehouse,
+      names: n,
+      log: { info() {}, warn: (m) => warnings.push(m), error() {} },
+      historyTtlMs: 0,
+      queryTimeoutMs: 3_600_000,
+    });
+    try {
+      await seedMetrics(redis, n, { events: 10 });
+      const first = await reader.read();
+      assert.equal(first.kpis.events, 10);
+      assert.equal(level(first, "warehouse"), "down");
+      await seedMetrics(redis, n, { events: 11 });
+      // The refresh this read starts hangs; the read still answers with the new Redis numbers.
+      // (A guard releases the query after 20 s, so that a reader that waits fails, not hangs.)
+      let released = false;
+      const guard = setTimeout(() => {
+        released = true;
+        for (const r of release) r();
+      }, 20_000);
+      const second = await reader.read();
+      clearTimeout(guard);
+      assert.equal(released, false, "the read waited for the warehouse query");
+      const inFlight = release.length;
+      assert.ok(inFlight > 0, "no history refresh in flight");
+      assert.equal(second.kpis.events, 11);
+      await seedMetrics(redis, n, { events: 12 });
+      const third = await reader.read();
+      assert.equal(third.kpis.events, 12);
+      assert.equal(release.length, inFlight, "a second refresh started while one was in flight");
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+    } finally {
+      for (const r of release) r();
+      await new Promise((resolve) => setTimeout(resolve, 10));
       redis.disconnect();
       await ns.cleanup();
     }

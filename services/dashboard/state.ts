@@ -66,6 +66,7 @@ export function createStateReader(options: StateReaderOptions): StateReader {
   let history: History | undefined;
   let historyAt = -Infinity;
   let historyInFlight: Promise<void> | undefined;
+  let historyTried = false;
   let warehouseState: Reachability = { ok: true };
 
   async function readRedis(): Promise<void> {
@@ -100,7 +101,10 @@ export function createStateReader(options: StateReaderOptions): StateReader {
     }
   }
 
-  /** Refreshes the cached history when stale; a slow warehouse never delays Redis numbers twice. */
+  /**
+   * Refreshes the cached history when stale, one query at a time; failures are
+   * logged once per outage by queryHistory and leave the last good history.
+   */
   function refreshHistory(): Promise<void> {
     if (historyInFlight) return historyInFlight;
     if (now() - historyAt < historyTtlMs) return Promise.resolve();
@@ -111,12 +115,17 @@ export function createStateReader(options: StateReaderOptions): StateReader {
       .finally(() => {
         historyAt = now();
         historyInFlight = undefined;
+        historyTried = true;
       });
     return historyInFlight;
   }
 
   async function read(): Promise<DashboardState> {
-    await Promise.all([readRedis(), refreshHistory()]);
+    const refreshing = refreshHistory();
+    // Only the first read waits for the warehouse (at most queryTimeoutMs), so that the first
+    // page has its history; after that the Redis numbers never wait for a slow warehouse query:
+    // a frame shows the last history while the refresh runs in the background.
+    await (historyTried ? readRedis() : Promise.all([readRedis(), refreshing]));
     const at = now();
     const { totals } = snapshot;
     return {
