@@ -1,0 +1,132 @@
+/**
+ * lib/kafkajs_fast.ts writes exactly the bytes kafkajs' own encoder writes.
+ * Pure: no broker.
+ */
+
+import assert from "node:assert/strict";
+import Encoder from "kafkajs/src/protocol/encoder.js";
+import Decoder from "kafkajs/src/protocol/decoder.js";
+import Record from "kafkajs/src/protocol/recordBatch/record/v0/index.js";
+import RecordDecoder from "kafkajs/src/protocol/recordBatch/record/v0/decoder.js";
+import { groupMessagesPerPartition, original, originalGroup } from "../lib/kafkajs_fast.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+const E = Encoder as Any;
+
+/** Runs `fn` with kafkajs' original methods in place, then puts the fast ones back. */
+function withOriginals<T>(fn: () => T): T {
+  const fast = {
+    writeUVarInt: E.prototype.writeUVarInt,
+    writeVarLong: E.prototype.writeVarLong,
+    sizeOfVarLong: E.sizeOfVarLong,
+  };
+  E.prototype.writeUVarInt = original.writeUVarInt;
+  E.prototype.writeVarLong = original.writeVarLong;
+  E.sizeOfVarLong = original.sizeOfVarLong;
+  try {
+    return fn();
+  } finally {
+    E.prototype.writeUVarInt = fast.writeUVarInt;
+    E.prototype.writeVarLong = fast.writeVarLong;
+    E.sizeOfVarLong = fast.sizeOfVarLong;
+  }
+}
+
+const INTS = [
+  0,
+  1,
+  -1,
+  63,
+  64,
+  -64,
+  -65,
+  127,
+  128,
+  255,
+  256,
+  16383,
+  16384,
+  2 ** 21,
+  2 ** 28 - 1,
+  2 ** 28,
+  2 ** 31 - 1,
+  -(2 ** 31),
+  2 ** 32 + 5,
+  1e9,
+  -1e9,
+];
+const LONGS = [
+  ...INTS,
+  2 ** 40,
+  -(2 ** 40),
+  2 ** 52 - 1,
+  -(2 ** 52) + 1,
+  2 ** 53 - 1,
+  -(2 ** 53) + 1,
+  Date.now(),
+  -Date.now(),
+  "12345",
+  7n,
+];
+
+function bytes(write: (e: Any) => void): number[] {
+  const e = new E(1);
+  write(e);
+  return [...e.buffer];
+}
+
+Deno.test("varints and varlongs are byte for byte kafkajs' own", () => {
+  for (const v of INTS) {
+    const fast = bytes((e) => e.writeVarInt(v).writeUVarInt(v));
+    assert.deepEqual(
+      fast,
+      withOriginals(() => bytes((e) => e.writeVarInt(v).writeUVarInt(v))),
+      `${v}`,
+    );
+  }
+  for (const v of LONGS) {
+    assert.deepEqual(
+      bytes((e) => e.writeVarLong(v)),
+      withOriginals(() => bytes((e) => e.writeVarLong(v))),
+      `${v}`,
+    );
+    assert.deepEqual(E.sizeOfVarLong(v), withOriginals(() => E.sizeOfVarLong(v)), `size ${v}`);
+  }
+});
+
+Deno.test("a record encodes to the same bytes and decodes back", async () => {
+  const { Buffer } = await import("node:buffer");
+  const records = [
+    { key: Buffer.from("42"), value: Buffer.from('{"a":"é"}'), timestampDelta: 0 },
+    { key: "7", value: "x".repeat(300), offsetDelta: 200, timestampDelta: 123456 },
+    { key: null, value: null, offsetDelta: 70000, timestampDelta: -5, headers: { h: "v" } },
+  ];
+  for (const r of records) {
+    const fast = [...(Record as Any)(r).buffer];
+    assert.deepEqual(fast, withOriginals(() => [...(Record as Any)(r).buffer]));
+    const d = new (Decoder as Any)(Buffer.from(fast));
+    const length = d.readVarInt();
+    assert.equal(d.offset + length, fast.length);
+    const back = (RecordDecoder as Any)(d, { firstOffset: "0", firstTimestamp: "1000" });
+    assert.equal(back.offset, String(r.offsetDelta ?? 0));
+    assert.equal(back.timestamp, String(1000 + r.timestampDelta));
+    assert.deepEqual(back.value === null ? null : String(back.value), r.value && String(r.value));
+  }
+});
+
+Deno.test("messages are grouped by partition as kafkajs groups them", () => {
+  const messages = Array.from({ length: 500 }, (_, i) => ({ key: String(i % 37), value: `${i}` }));
+  const input = {
+    topic: "t",
+    partitionMetadata: [{ partitionId: 0 }, { partitionId: 1 }, { partitionId: 2 }],
+    messages,
+    partitioner: ({ message }: { message: unknown }) =>
+      Number((message as { key: string }).key) % 3,
+  };
+  const fast = groupMessagesPerPartition(input);
+  assert.deepEqual(fast, originalGroup(input));
+  assert.deepEqual(Object.keys(fast), ["0", "1", "2"]);
+  assert.deepEqual(groupMessagesPerPartition({ ...input, partitionMetadata: [] }), {});
+  assert.deepEqual(originalGroup({ ...input, partitionMetadata: [] }), {});
+});
