@@ -160,7 +160,7 @@ async function writeRows(
         insert into realtime_events (event_id, event_type, customer_id, "timestamp",
           source_topic, source_partition, source_offset, payload)
         select event_id, event_type, customer_id, ts::timestamptz, source_topic,
-          source_partition, source_offset, payload::jsonb
+          source_partition, source_offset, payload::json
         from stage_events order by event_id
         on conflict (event_id) do nothing
         returning event_id, event_type
