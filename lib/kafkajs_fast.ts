@@ -1,6 +1,7 @@
 /**
- * Two hot spots of kafkajs 2.2.4's producer, replaced by code with the same
- * output: varint writes, and the grouping of a send's messages by partition.
+ * Hot spots of kafkajs 2.2.4, replaced by code with the same output: the
+ * producer's varint writes and its grouping of a send's messages by
+ * partition, and the consumer's decoding of a record's offset and timestamp.
  *
  * kafkajs 2.2.4 writes every varint of every record (length, offset delta,
  * key and value lengths) by building an array, `Buffer.from(array)` and a
@@ -126,3 +127,116 @@ export function groupMessagesPerPartition(
 }
 
 groupModule.exports = groupMessagesPerPartition;
+
+interface DecoderLike {
+  buffer: Uint8Array;
+  offset: number;
+  readInt8(): number;
+  readVarInt(): number;
+  readVarIntBytes(): unknown;
+  readVarIntArray(reader: unknown): { key: string; value: unknown }[];
+}
+
+interface BatchContext {
+  firstOffset?: string;
+  firstTimestamp?: string;
+  magicByte?: number;
+  isControlBatch?: boolean;
+  timestampType?: number;
+  maxTimestamp?: string;
+}
+
+type RecordDecoder = (decoder: DecoderLike, batchContext?: BatchContext) => unknown;
+
+const recordPath = require.resolve("kafkajs/src/protocol/recordBatch/record/v0/decoder.js");
+const headerDecoder = require("kafkajs/src/protocol/recordBatch/header/v0/decoder.js");
+require(recordPath);
+const recordModule = require.cache[recordPath]!;
+
+/** kafkajs' own record decoder, for the fallback and the tests. */
+export const originalDecodeRecord = recordModule.exports as RecordDecoder;
+
+const LOG_APPEND_TIME = 1;
+
+/**
+ * A zigzag varlong as a number when it has at most 7 bytes (49 bits, exact);
+ * undefined (offset untouched) otherwise.
+ */
+function readSmallVarLong(decoder: DecoderLike): number | undefined {
+  const buf = decoder.buffer;
+  let offset = decoder.offset;
+  let z = 0;
+  let scale = 1;
+  for (let i = 0; i < 7; i++) {
+    const byte = buf[offset++]!;
+    z += (byte & 0x7f) * scale;
+    scale *= 128;
+    if (byte < 0x80) {
+      decoder.offset = offset;
+      return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    }
+  }
+  return undefined;
+}
+
+/** kafkajs' record decoder (record/v0/decoder.js) with numbers instead of `Long`s. */
+export function decodeRecord(decoder: DecoderLike, batchContext: BatchContext = {}): unknown {
+  const {
+    firstOffset,
+    firstTimestamp,
+    magicByte,
+    isControlBatch = false,
+    timestampType,
+    maxTimestamp,
+  } = batchContext;
+  const baseOffset = Number(firstOffset);
+  const baseTimestamp = Number(firstTimestamp);
+  if (
+    typeof firstOffset !== "string" || typeof firstTimestamp !== "string" ||
+    !Number.isSafeInteger(baseOffset) || !Number.isSafeInteger(baseTimestamp) ||
+    Math.abs(baseOffset) >= 2 ** 52 ||
+    String(baseOffset) !== firstOffset || String(baseTimestamp) !== firstTimestamp
+  ) {
+    return originalDecodeRecord(decoder, batchContext);
+  }
+  const start = decoder.offset;
+  const attributes = decoder.readInt8();
+  const timestampDelta = readSmallVarLong(decoder);
+  const sum = baseTimestamp + (timestampDelta ?? 0);
+  if (timestampDelta === undefined || !Number.isSafeInteger(sum)) {
+    decoder.offset = start;
+    return originalDecodeRecord(decoder, batchContext);
+  }
+  const timestamp = timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : String(sum);
+  const offset = String(baseOffset + decoder.readVarInt());
+  const key = decoder.readVarIntBytes();
+  const value = decoder.readVarIntBytes();
+  const headers: Record<string, unknown> = {};
+  for (const header of decoder.readVarIntArray(headerDecoder)) {
+    const seen = headers[header.key];
+    // defineProperty: a key like "__proto__" becomes an own property, as in kafkajs' spread.
+    Object.defineProperty(headers, header.key, {
+      value: seen === undefined
+        ? header.value
+        : Array.isArray(seen)
+        ? seen.concat([header.value])
+        : [seen, header.value],
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return {
+    magicByte,
+    attributes,
+    timestamp,
+    offset,
+    key,
+    value,
+    headers,
+    isControlRecord: isControlBatch,
+    batchContext,
+  };
+}
+
+recordModule.exports = decodeRecord;

@@ -8,7 +8,13 @@ import Encoder from "kafkajs/src/protocol/encoder.js";
 import Decoder from "kafkajs/src/protocol/decoder.js";
 import Record from "kafkajs/src/protocol/recordBatch/record/v0/index.js";
 import RecordDecoder from "kafkajs/src/protocol/recordBatch/record/v0/decoder.js";
-import { groupMessagesPerPartition, original, originalGroup } from "../lib/kafkajs_fast.ts";
+import {
+  decodeRecord,
+  groupMessagesPerPartition,
+  original,
+  originalDecodeRecord,
+  originalGroup,
+} from "../lib/kafkajs_fast.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -129,4 +135,41 @@ Deno.test("messages are grouped by partition as kafkajs groups them", () => {
   assert.deepEqual(Object.keys(fast), ["0", "1", "2"]);
   assert.deepEqual(groupMessagesPerPartition({ ...input, partitionMetadata: [] }), {});
   assert.deepEqual(originalGroup({ ...input, partitionMetadata: [] }), {});
+});
+
+Deno.test("records decode as kafkajs decodes them", async () => {
+  const { Buffer } = await import("node:buffer");
+  const records = [
+    { key: "42", value: '{"a":1}', offsetDelta: 0, timestampDelta: 0 },
+    { key: null, value: "x".repeat(300), offsetDelta: 70000, timestampDelta: 123456 },
+    { key: "k", value: null, offsetDelta: 3, timestampDelta: -5 },
+    { key: "k", value: "v", offsetDelta: 1, timestampDelta: 2 ** 50 },
+    { key: "k", value: "v", offsetDelta: 1, timestampDelta: 7, headers: { h: ["a", "b"], g: "c" } },
+    {
+      key: "k",
+      value: "v",
+      offsetDelta: 1,
+      timestampDelta: 7,
+      headers: JSON.parse('{"__proto__":"p"}'),
+    },
+  ];
+  const contexts = [
+    { firstOffset: "12345", firstTimestamp: "1764400000000", magicByte: 2, timestampType: 0 },
+    { firstOffset: "0", firstTimestamp: "-1", magicByte: 2 },
+    { firstOffset: "9007199254740993", firstTimestamp: "1764400000000", magicByte: 2 },
+    { firstOffset: "5", firstTimestamp: "1764400000000", timestampType: 1, maxTimestamp: "99" },
+    { firstOffset: "5", firstTimestamp: "01" },
+  ];
+  for (const r of records) {
+    const encoded = (Record as Any)(r).buffer;
+    for (const context of contexts) {
+      const read = (decode: typeof decodeRecord) => {
+        const d = new (Decoder as Any)(Buffer.from(encoded));
+        d.readVarInt();
+        const out = decode(d, context) as Record<string, unknown>;
+        return { ...out, end: d.offset };
+      };
+      assert.deepEqual(read(decodeRecord), read(originalDecodeRecord), JSON.stringify(r));
+    }
+  }
 });
