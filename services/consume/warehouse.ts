@@ -155,7 +155,9 @@ async function writeRows(
         r.payload,
       ]),
     );
-    const [inserted] = await tx<{ stored: number }[]>`
+    // The transactions just added are owed their items: the insert returns them, so the
+    // outbox is read only for the batch's other (already stored) transactions.
+    const [inserted] = await tx<{ stored: number; owed: string[] }[]>`
       with added as (
         insert into realtime_events (event_id, event_type, customer_id, "timestamp",
           source_topic, source_partition, source_offset, payload)
@@ -169,7 +171,9 @@ async function writeRows(
         select event_id from added where event_type = 'transaction'
         on conflict (event_id) do nothing
       )
-      select count(*)::int as stored from added`;
+      select count(*)::int as stored,
+        coalesce(array_agg(event_id) filter (where event_type = 'transaction'), '{}') as owed
+      from added`;
     if (rows.sales.length > 0) {
       await tx`create temp table if not exists stage_sales (detail_id bigint, event_id text,
         transaction_id bigint, customer_id bigint, product_id bigint, category text,
@@ -216,10 +220,14 @@ async function writeRows(
           last_seen = greatest(dim_customer.last_seen, excluded.last_seen)
       where excluded.first_seen < dim_customer.first_seen
         or excluded.last_seen > dim_customer.last_seen`;
-    const owed = rows.transactionIds.length === 0 ? [] : await tx<{ event_id: string }[]>`
-      select event_id from transaction_items_outbox
-      where event_id = any(${rows.transactionIds}::text[])`;
-    return { stored: inserted!.stored, publish: new Set(owed.map((r) => r.event_id)) };
+    const publish = new Set(inserted!.owed);
+    const earlier = rows.transactionIds.filter((id) => !publish.has(id));
+    if (earlier.length > 0) {
+      const owed = await tx<{ event_id: string }[]>`
+        select event_id from transaction_items_outbox where event_id = any(${earlier}::text[])`;
+      for (const r of owed) publish.add(r.event_id);
+    }
+    return { stored: inserted!.stored, publish };
   });
 }
 
