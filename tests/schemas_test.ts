@@ -40,6 +40,21 @@ Deno.test("schemas: a valid transaction decodes", () => {
   assert.equal(decoded.ok, true);
 });
 
+Deno.test("schemas: a real U+FFFD is valid UTF-8; a byte that is not, is refused", () => {
+  const items = [{ ...transaction.items[0]!, product_name: "Caf\uFFFD" }];
+  const text = JSON.stringify({ ...transaction, items, total_cents: 2 * 79900 });
+  const decoded = decodeEvent("transactions", encode(text));
+  assert.equal(decoded.ok, true);
+  if (decoded.ok) {
+    assert.equal((decoded.value as TransactionEvent).items[0]!.product_name, "Caf\uFFFD");
+  }
+  const broken = encode(text.replace("Caf\uFFFD", "Caf\u00e9"));
+  broken[broken.indexOf(0xc3)] = 0xff;
+  const refused = decodeEvent("transactions", broken);
+  assert.equal(refused.ok, false);
+  if (!refused.ok) assert.equal(refused.reason, "not valid UTF-8");
+});
+
 Deno.test("schemas: each kind of bad input has its reason", () => {
   const cases: [Uint8Array, RegExp][] = [
     [encode("not json"), /not JSON/],
