@@ -47,12 +47,14 @@ export interface Contribution {
  * ```
  */
 export function contributionOf(event: PipelineEvent, windowMs: number): Contribution {
+  // Plain literals, no spread of a shared base: this runs once per message read.
   const eventMs = Date.parse(event.timestamp);
-  const base = { eventMs, windowStartMs: windowStart(eventMs, windowMs) };
+  const windowStartMs = windowStart(eventMs, windowMs);
   switch (event.event_type) {
     case "transaction":
       return {
-        ...base,
+        eventMs,
+        windowStartMs,
         kind: EVENT_KINDS.transaction,
         id: event.transaction_id,
         fixed: TRANSACTION_FIXED,
@@ -61,7 +63,8 @@ export function contributionOf(event: PipelineEvent, windowMs: number): Contribu
       };
     case "transaction_item":
       return {
-        ...base,
+        eventMs,
+        windowStartMs,
         kind: EVENT_KINDS.transactionItem,
         id: event.detail_id,
         fixed: [
@@ -73,7 +76,8 @@ export function contributionOf(event: PipelineEvent, windowMs: number): Contribu
       };
     default:
       return {
-        ...base,
+        eventMs,
+        windowStartMs,
         kind: EVENT_KINDS.behavior,
         id: event.behavior_id,
         fixed: behaviorFixed(event.event_type),
