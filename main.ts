@@ -5,10 +5,10 @@
  */
 
 import { durationFlag, numberFlag, parseFlags, runMain, UsageError } from "./lib/cli.ts";
-import { loadConfig } from "./lib/config.ts";
+import { childEnv, loadConfig } from "./lib/config.ts";
 import { validateNamespace } from "./lib/contracts.ts";
 import { runPipeline } from "./services/ops/start.ts";
-import { stackDown, stackUp, startedBy } from "./services/stack/mod.ts";
+import { stackDown, type StackState, stackUp, startedBy } from "./services/stack/mod.ts";
 
 await runMain(async (signal) => {
   const flags = parseFlags(
@@ -29,7 +29,8 @@ await runMain(async (signal) => {
   if (brokers !== undefined && brokers !== 1 && brokers !== 3) {
     throw new UsageError(`Cannot use --brokers as 1 or 3: current value is "${flags.brokers}"`);
   }
-  const env = Deno.env.toObject();
+  // The project's variables and what a child deno needs; never the whole environment.
+  const env = childEnv();
   if (flags.namespace !== undefined) {
     const problem = validateNamespace(flags.namespace);
     if (problem) {
@@ -41,15 +42,22 @@ await runMain(async (signal) => {
   }
   const config = loadConfig(env);
   // A closed terminal stops the pipeline like Ctrl-C does, instead of orphaning the stages.
+  // (Deno.kill of its own pid needs no permission; any other pid needs unscoped --allow-run.)
   Deno.addSignalListener("SIGHUP", () => Deno.kill(Deno.pid, "SIGTERM"));
 
+  let upState: StackState | undefined;
   return await runPipeline({
     config,
     env,
     signal,
     stack: {
-      up: async (c, options) => ({ started: startedBy(await stackUp(c, options)) }),
-      down: stackDown,
+      up: async (c, options) => {
+        upState = await stackUp(c, options);
+        return { started: startedBy(upState) };
+      },
+      // Only what this run started, and only while it is the process it started: a broker an
+      // earlier `deno task stack up` started stays for whoever uses it (docs/stack.md).
+      down: async (c, options) => upState ? await stackDown(c, { ...options, only: upState }) : [],
     },
   }, {
     rate: flags.rate,

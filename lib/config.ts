@@ -64,6 +64,42 @@ export const ENV_VARS: readonly string[] = [...Object.keys(DEFAULTS), "DASHBOARD
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
+ * Variables a child `deno` needs to run at all (its cache, PATH for `deno
+ * task`, the terminal) and that the programs the stack starts expect; passed
+ * on beside {@link ENV_VARS}, and nothing else.
+ */
+export const PASS_THROUGH: readonly string[] = [
+  "HOME",
+  "PATH",
+  "DENO_DIR",
+  "XDG_CACHE_HOME",
+  "TMPDIR",
+  "NO_COLOR",
+  "TERM",
+];
+
+/**
+ * The environment a parent (`deno task start`, the bench, the tests) hands to
+ * the stages it spawns: {@link ENV_VARS} and {@link PASS_THROUGH} that are set,
+ * so that it needs `--allow-env` for those names only, never the whole
+ * environment.
+ *
+ * @example
+ * ```ts ignore
+ * import { childEnv } from "./config.ts";
+ * new Deno.Command("deno", { env: { ...childEnv(), PIPELINE_NAMESPACE: "demo" }, clearEnv: true });
+ * ```
+ */
+export function childEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of [...ENV_VARS, ...PASS_THROUGH]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+/**
  * Reads and validates the configuration.
  *
  * @example

@@ -18,6 +18,24 @@ export interface TaskCommand {
 const DENO_JSON = new URL("../deno.json", import.meta.url);
 
 /**
+ * The `deno` to spawn: this very executable when `--allow-run` covers it,
+ * else `deno` from PATH. A `--allow-run=deno` entry names the PATH one
+ * (e.g. /usr/bin/deno), while Deno.execPath() is the symlink's target
+ * (e.g. /usr/lib/node_modules/deno/deno), which that entry does not cover.
+ *
+ * @example
+ * ```ts ignore
+ * import { denoExecutable, taskArgv } from "./tasks.ts";
+ * new Deno.Command(denoExecutable(), { args: taskArgv("produce") });
+ * ```
+ */
+export function denoExecutable(): string {
+  const self = Deno.execPath();
+  const state = Deno.permissions.querySync({ name: "run", command: self }).state;
+  return state === "granted" ? self : "deno";
+}
+
+/**
  * Reads `task` from deno.json. Only the shape the project uses is accepted:
  * any number of `deno task <name>` steps joined by `&&`, then one `deno run`.
  *

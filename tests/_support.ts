@@ -7,11 +7,11 @@
  */
 
 import postgres from "postgres";
-import { type Config, loadConfig } from "../lib/config.ts";
+import { childEnv, type Config, loadConfig } from "../lib/config.ts";
 import { names } from "../lib/contracts.ts";
 import { createKafka, deleteTopics, ensureTopics } from "../lib/kafka.ts";
 import { createRedis } from "../lib/redis.ts";
-import { taskArgv } from "../lib/tasks.ts";
+import { denoExecutable, taskArgv } from "../lib/tasks.ts";
 
 /** A unique namespace like `t_gen_k3x9` (lower-case, valid everywhere). */
 export function uniqueNamespace(prefix: string): string {
@@ -19,9 +19,13 @@ export function uniqueNamespace(prefix: string): string {
   return `t_${prefix}_${random}`.slice(0, 40);
 }
 
-/** The environment of a test namespace, for subprocesses and loadConfig. */
+/**
+ * The environment of a test namespace, for subprocesses and loadConfig: the
+ * project's variables and what a child deno needs (lib/config.ts childEnv),
+ * so that the tests too run with an --allow-env list.
+ */
 export function namespaceEnv(namespace: string): Record<string, string> {
-  return { ...Deno.env.toObject(), PIPELINE_NAMESPACE: namespace };
+  return { ...childEnv(), PIPELINE_NAMESPACE: namespace };
 }
 
 export interface TestNamespace {
@@ -104,9 +108,9 @@ export interface TaskResult {
 export async function runTask(
   task: string,
   args: string[] = [],
-  env: Record<string, string> = Deno.env.toObject(),
+  env: Record<string, string> = childEnv(),
 ): Promise<TaskResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(denoExecutable(), {
     args: ["task", "--quiet", task, ...args],
     cwd: new URL("..", import.meta.url),
     env,
@@ -130,9 +134,9 @@ export { taskArgv };
 export function spawnTask(
   task: string,
   args: string[] = [],
-  env: Record<string, string> = Deno.env.toObject(),
+  env: Record<string, string> = childEnv(),
 ): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
+  return new Deno.Command(denoExecutable(), {
     args: [...taskArgv(task), ...args],
     cwd: new URL("..", import.meta.url),
     env,

@@ -5,6 +5,8 @@
  */
 
 import assert from "node:assert/strict";
+import { childEnv } from "../lib/config.ts";
+import { denoExecutable } from "../lib/tasks.ts";
 import { io } from "./_faults.ts";
 
 /** `deno task <task> ...args` as a user runs it, killed after `ms` if it does not end. */
@@ -14,7 +16,7 @@ async function runBounded(
   env: Record<string, string>,
   ms = 90_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(denoExecutable(), {
     args: ["task", "--quiet", task, ...args],
     cwd: new URL("..", import.meta.url),
     env,
@@ -63,7 +65,7 @@ const BAD_ENV: [task: string, args: string[], variable: string, value: string][]
 ];
 
 Deno.test("bad input: a bad environment value gets one line naming it, exit 2", io, async () => {
-  const base = Deno.env.toObject();
+  const base = childEnv();
   await inBatches(BAD_ENV, 4, async ([task, args, variable, value]) => {
     const result = await runBounded(task, args, { ...base, [variable]: value });
     const lines = errorLines(result.stderr);
@@ -97,7 +99,7 @@ Deno.test(
   "bad input: a bad flag gets a clear error line first, exit 2, no stack trace",
   io,
   async () => {
-    const base = Deno.env.toObject();
+    const base = childEnv();
     await inBatches(BAD_FLAGS, 4, async ([task, args, says]) => {
       const result = await runBounded(task, args, base);
       const lines = errorLines(result.stderr);

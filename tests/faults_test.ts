@@ -12,6 +12,7 @@ import { names, REDIS_KEYS } from "../lib/contracts.ts";
 import { createKafka, topicMessageCount } from "../lib/kafka.ts";
 import { createRedis } from "../lib/redis.ts";
 import { sleep } from "../lib/retry.ts";
+import { sendSignal } from "../lib/signal.ts";
 import {
   assertRunning,
   caughtUp,
@@ -195,7 +196,7 @@ Deno.test(
       // A crash that loses everything: kill -9, no dump file left, start again.
       const dir = `${stack.stateDir}/redis`;
       const pid = Number(await Deno.readTextFile(`${dir}/redis.pid`));
-      Deno.kill(pid, "SIGKILL");
+      assert.ok(await sendSignal(pid, "SIGKILL"), `cannot kill redis-server ${pid}`);
       await waitFor("redis-server to die", 10_000, async () => {
         const ps = await new Deno.Command("ps", { args: ["-o", "stat=", "-p", String(pid)] })
           .output();

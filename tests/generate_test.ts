@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { childEnv } from "../lib/config.ts";
 import { connect, type Sql } from "../lib/db.ts";
 import { PAYMENT_METHODS } from "../lib/contracts.ts";
 import { CATALOGUE, searchWords } from "../services/generate/catalogue.ts";
@@ -255,7 +256,7 @@ Deno.test("generate: bad flags print the usage and exit 2", opts, async () => {
     const args of [["--bogus"], ["--count", "1.5"], ["--rate=-3"], ["--transaction-share", "7"]]
   ) {
     const result = await runTask("generate", args, {
-      ...Deno.env.toObject(),
+      ...childEnv(),
       PIPELINE_NAMESPACE: "unused",
     });
     assert.equal(result.code, 2, args.join(" "));
@@ -269,7 +270,7 @@ Deno.test(
   opts,
   async () => {
     const result = await runTask("generate", ["--count", "1"], {
-      ...Deno.env.toObject(),
+      ...childEnv(),
       PIPELINE_NAMESPACE: "unused",
       INSTASHOP_DATABASE_URL: "postgres://postgres@127.0.0.1:1/instashop",
     });

@@ -5,13 +5,15 @@
 
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { loadConfig } from "../lib/config.ts";
+import { childEnv, loadConfig } from "../lib/config.ts";
 import { names, REDIS_KEYS } from "../lib/contracts.ts";
 import { createRedis } from "../lib/redis.ts";
 import { sleep } from "../lib/retry.ts";
-import { taskCommand } from "../lib/tasks.ts";
+import { sendSignal } from "../lib/signal.ts";
+import { denoExecutable, taskCommand } from "../lib/tasks.ts";
 import { forEachLine, stagePrefix } from "../services/ops/lines.ts";
 import { dashboardUrl, stageChildren } from "../services/ops/start.ts";
+import { claimFileOf } from "../services/ops/start_claim.ts";
 import { heartbeatStatus } from "../services/ops/status_collect.ts";
 import { createSupervisor, restartDelay } from "../services/ops/supervisor.ts";
 import { renderTable } from "../services/ops/table.ts";
@@ -214,14 +216,17 @@ function evalChild(name: string, code: string) {
   return { name, argv: ["eval", code] };
 }
 
-function alive(pid: number): boolean {
-  try {
-    // Signal 0 is not exposed; /proc answers the same question on Linux.
-    return Deno.statSync(`/proc/${pid}`).isDirectory &&
-      !Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.startsWith("Z");
-  } catch {
-    return false;
+/**
+ * Whether `pid` runs (and is not a zombie), asked of `ps`: Deno refuses /proc
+ * reads without --allow-all, which would make every "not alive" pass.
+ */
+async function alive(pid: number): Promise<boolean> {
+  const out = await new Deno.Command("ps", { args: ["-o", "stat=", "-p", String(pid)] }).output();
+  if (!out.success && out.stdout.length === 0 && out.code !== 1) {
+    throw new Error(`Cannot ask ps about pid ${pid}: exit ${out.code}`);
   }
+  const state = new TextDecoder().decode(out.stdout).trim();
+  return state !== "" && !state.startsWith("Z");
 }
 
 async function waitFor(what: string, ms: number, test: () => boolean | Promise<boolean>) {
@@ -255,7 +260,7 @@ Deno.test(
         ),
       ],
       cwd: ROOT,
-      env: Deno.env.toObject(),
+      env: childEnv(),
       sink: (line) => lines.push(line),
       backoff: { initialMs: 100, maxMs: 400 },
       stopTimeoutMs: 1500,
@@ -290,7 +295,7 @@ Deno.test(
     const all = supervisor.allPids();
     assert.ok(all.length >= 4);
     for (const pid of all) {
-      assert.equal(alive(pid), false, `pid ${pid} is still alive`);
+      assert.equal(await alive(pid), false, `pid ${pid} is still alive`);
     }
     assert.ok(
       lines.some((l) => l.includes("stubborn did not stop within 1500 ms; sending SIGKILL")),
@@ -316,11 +321,11 @@ Deno.test(
         evalChild("steady", 'console.log("steady up"); setInterval(() => {}, 1000)'),
       ],
       cwd: ROOT,
-      env: Deno.env.toObject(),
+      env: childEnv(),
       sink: (line) => lines.push(line),
     });
     assert.deepEqual(await supervisor.done, { kind: "fatal", name: "bad", code: 2 });
-    for (const pid of supervisor.allPids()) assert.equal(alive(pid), false);
+    for (const pid of supervisor.allPids()) assert.equal(await alive(pid), false);
     assert.ok(lines.some((l) => l.includes("bad refused its flags or configuration (exit 2)")));
   },
 );
@@ -340,7 +345,7 @@ Deno.test(
       while (s.pids().length === 0) await new Promise((r) => setTimeout(r, 50));
       console.log(s.pids()[0]);
       Deno.exit(130);`;
-    const out = await new Deno.Command(Deno.execPath(), {
+    const out = await new Deno.Command(denoExecutable(), {
       args: ["eval", script],
       cwd: ROOT,
       stdin: "null",
@@ -348,7 +353,7 @@ Deno.test(
     assert.equal(out.code, 130);
     const pid = Number(new TextDecoder().decode(out.stdout).trim());
     assert.ok(pid > 0);
-    await waitFor("the orphan to die", 5000, () => !alive(pid));
+    await waitFor("the orphan to die", 5000, async () => !(await alive(pid)));
   },
 );
 
@@ -385,7 +390,7 @@ Deno.test(
     const port = 20000 + Math.floor(Math.random() * 20000);
     // As a user types it, in its own process group so that a Ctrl-C can be sent to the
     // group as a terminal does (deno task and main.ts both receive it).
-    const child = new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(denoExecutable(), {
       args: ["task", "--quiet", "start", "--rate", "100"],
       cwd: ROOT,
       env: { ...ns.env, PORT: String(port) },
@@ -428,7 +433,7 @@ Deno.test(
       for (const stage of ["generate", "produce", "consume", "aggregate", "dashboard"]) {
         assert.ok(out.some((l) => l.startsWith(`[${stage}]`)), `no line from ${stage}`);
       }
-      Deno.kill(-child.pid, "SIGINT");
+      await sendSignal(-child.pid, "SIGINT");
       status = await child.status;
       await pipes;
       // The stop drained what was in flight: every store agrees with the source.
@@ -436,10 +441,10 @@ Deno.test(
       assert.equal(verify.code, 0, verify.stdout + verify.stderr);
     } finally {
       if (!status) {
-        Deno.kill(-child.pid, "SIGKILL");
+        await sendSignal(-child.pid, "SIGKILL");
         await child.status;
       }
-      for (const pid of stagePids()) if (alive(pid)) Deno.kill(-pid, "SIGKILL");
+      for (const pid of stagePids()) await sendSignal(-pid, "SIGKILL");
       redis.disconnect();
       await ns.cleanup();
     }
@@ -448,7 +453,7 @@ Deno.test(
     const pids = stagePids();
     assert.equal(pids.length >= 5, true, text);
     for (const pid of pids) {
-      assert.equal(alive(pid), false, `stage pid ${pid} outlived start`);
+      assert.equal(await alive(pid), false, `stage pid ${pid} outlived start`);
       assert.deepEqual(await groupMembers(pid), [], `stage group ${pid} outlived start`);
     }
     assert.deepEqual(await groupMembers(child.pid), [], "deno task or main.ts outlived Ctrl-C");
@@ -459,6 +464,110 @@ Deno.test(
       assert.match(text, new RegExp(`✅ ${stage} drained`));
     }
     assert.match(text, /no stage left running/);
+  },
+);
+
+/** `deno task start` as a user types it, in its own process group, its lines collected. */
+function spawnStart(env: Record<string, string>, args: string[]) {
+  const child = new Deno.Command(denoExecutable(), {
+    args: ["task", "--quiet", "start", ...args],
+    cwd: ROOT,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  const lines: string[] = [];
+  const pipes = Promise.all([
+    forEachLine(child.stdout, (l) => lines.push(l)),
+    forEachLine(child.stderr, (l) => lines.push(l)),
+  ]);
+  return { child, lines, pipes };
+}
+
+interface ClaimJson {
+  pid: number;
+  stages: { name: string; pid: number; marker: string }[];
+}
+
+async function readClaimJson(file: string): Promise<ClaimJson | undefined> {
+  return JSON.parse(await Deno.readTextFile(file).catch(() => "null")) ?? undefined;
+}
+
+Deno.test(
+  "start killed -9 leaves its stages; the next start stops them first, a running start refuses",
+  slow,
+  async () => {
+    const ns = await createTestNamespace("ops_k9");
+    const stateDir = await Deno.makeTempDir({ prefix: "ops-start-" });
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const env = { ...ns.env, INSTASHOP_STATE_DIR: stateDir, PORT: String(port) };
+    const file = claimFileOf(stateDir, ns.namespace);
+    const stageRuns = (claim?: ClaimJson) =>
+      (claim?.stages ?? []).filter((s) => s.marker.endsWith("cli.ts"));
+    const first = spawnStart(env, ["--no-generate"]);
+    let second: ReturnType<typeof spawnStart> | undefined;
+    let left: ClaimJson["stages"] = [];
+    try {
+      await waitFor(
+        "four stages in the pid file",
+        60_000,
+        async () => stageRuns(await readClaimJson(file)).length === 4,
+      );
+      const claim = (await readClaimJson(file))!;
+      left = stageRuns(claim);
+
+      // While it runs, a second start in the namespace refuses in one line.
+      const refused = await runTask("start", ["--no-generate"], env);
+      assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+      assert.match(
+        refused.stderr.trim().split("\n").at(-1)!,
+        new RegExp(
+          `^error: Cannot start the pipeline in namespace ${ns.namespace} as another ` +
+            `\`deno task start\` runs it: current owner is pid ${claim.pid} `,
+        ),
+      );
+
+      // kill -9 of the supervisor (main.ts): its stages, in their own groups, run on.
+      assert.ok(await sendSignal(claim.pid, "SIGKILL"));
+      await first.child.status;
+      await first.pipes;
+      // (A stage dies at its next log line, its pipe gone; a quiet one, the dashboard, runs on.)
+      const orphans = [];
+      for (const stage of left) if (await alive(stage.pid)) orphans.push(stage.name);
+      assert.ok(orphans.length > 0, "every stage died with start");
+
+      second = spawnStart(env, ["--no-generate"]);
+      const lines = second.lines;
+      await waitFor(
+        "the leftovers stopped and new stages up",
+        60_000,
+        () => lines.filter((l) => l.includes(" started (pid ")).length >= 4,
+      );
+      const cleaned = lines.find((l) => l.includes("left running by a start that was killed"));
+      assert.ok(cleaned, lines.join("\n"));
+      assert.match(cleaned, new RegExp(`Stopping \\d stage\\(s\\) .*\\(pid ${claim.pid}\\)`));
+      for (const stage of left) {
+        assert.equal(await alive(stage.pid), false, `${stage.name} ${stage.pid} still runs`);
+      }
+      await sendSignal(-second.child.pid, "SIGINT");
+      const status = await second.child.status;
+      await second.pipes;
+      assert.equal(status.code, 0, lines.join("\n"));
+      assert.equal(await readClaimJson(file), undefined, "the pid file outlived a clean stop");
+    } finally {
+      for (const run of [first, second]) {
+        if (run) await sendSignal(-run.child.pid, "SIGKILL");
+      }
+      const claim = await readClaimJson(file);
+      for (const stage of [...left, ...(claim?.stages ?? [])]) {
+        await sendSignal(-stage.pid, "SIGKILL");
+      }
+      await ns.cleanup();
+      await Deno.remove(stateDir, { recursive: true });
+    }
   },
 );
 

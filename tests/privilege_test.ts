@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { taskArgv } from "../lib/tasks.ts";
+import { childEnv } from "../lib/config.ts";
+import { denoExecutable, taskArgv } from "../lib/tasks.ts";
 import { io, startStage } from "./_faults.ts";
 import { freePorts } from "./_faults_stack.ts";
 import { createTestNamespace, runTask } from "./_support.ts";
@@ -23,19 +24,7 @@ const PERMISSIONS = ["net", "env", "read", "write", "run", "ffi", "sys", "import
  * Unscoped flags that remain, and why (docs/reliability.md says the same).
  * Everything else must carry a list.
  */
-const UNSCOPED: Record<string, string[]> = {
-  // INSTASHOP_STATE_DIR may be any folder and the jar cache is in $HOME; Deno.kill (stopping
-  // brokers, Redis, PostgreSQL) needs --allow-run without a list.
-  stack: ["read", "write", "run"],
-  // main.ts hands the whole environment to the stages (Deno.env.toObject); it runs the stack too,
-  // and spawns Deno.execPath(), which a `deno` entry does not cover when deno is a symlink.
-  start: ["env", "read", "write", "run"],
-  bench: ["env", "read", "write", "run"],
-  // apt-get, mvn and `deno install` (Deno.execPath()), and the jar cache.
-  setup: ["read", "write", "run"],
-  // The test runner: tests start every kind of process, temporary folders, private stacks.
-  test: ["env", "read", "write", "run"],
-};
+const UNSCOPED: Record<string, string[]> = {};
 
 /** The permission flags of every `deno run|test` step of `task`. */
 function flagsOf(task: string): string[][] {
@@ -67,7 +56,11 @@ Deno.test("privilege: no task has -A, and every permission flag has a list but t
 
 type Outcome = "denied" | "allowed";
 
-/** What each task's flags must allow (everything else the probe tries must be denied). */
+/**
+ * What each task's flags must allow (everything else the probe tries must be
+ * denied, Deno.kill included: it needs --allow-run without a list, which no
+ * task has).
+ */
 const ALLOWED: Record<string, string[]> = {
   generate: [],
   produce: [],
@@ -75,10 +68,16 @@ const ALLOWED: Record<string, string[]> = {
   aggregate: [],
   status: [],
   verify: [],
-  // Serves static/ and reads its own files below the project root.
-  dashboard: ["read deno.json"],
+  // Serves static/ only.
+  dashboard: [],
   // Reads deno.json for the stages' commands; passes HOME, PATH... on to them.
   soak: ["read deno.json", "env HOME"],
+  // The stack runs its programs (id, ps, setsid, java...) and writes only its state folder.
+  stack: ["read deno.json", "run id"],
+  // start is the stack plus the supervisor: passes HOME, PATH... on to the stages.
+  start: ["read deno.json", "env HOME", "run id"],
+  setup: ["read deno.json", "env HOME", "run id"],
+  bench: ["read deno.json", "env HOME"],
 };
 
 Deno.test(
@@ -86,17 +85,18 @@ Deno.test(
   io,
   async () => {
     const probe = "tests/fixtures/privilege_probe.ts";
-    const target = await Deno.makeTempFile({ prefix: "privilege-probe-" });
-    await Deno.remove(target);
+    // In the project root: no task may write there (the stack only below ./.stack and /tmp).
+    const target = new URL(".privilege-probe-target", ROOT).pathname;
+    await Deno.remove(target).catch(() => {});
     const redisPort = new URL(Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379").port || "6379";
     try {
       for (const [task, allowed] of Object.entries(ALLOWED)) {
         // The task's own `deno run` flags, with the probe in place of the stage's entry.
         const argv = [...taskArgv(task).slice(0, -1), probe, redisPort, target];
-        const out = await new Deno.Command(Deno.execPath(), {
+        const out = await new Deno.Command(denoExecutable(), {
           args: argv,
           cwd: ROOT,
-          env: { ...Deno.env.toObject(), PIPELINE_NAMESPACE: "t_privilege" },
+          env: { ...childEnv(), PIPELINE_NAMESPACE: "t_privilege" },
           clearEnv: true,
           stdin: "null",
         }).output();

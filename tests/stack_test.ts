@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "../lib/config.ts";
+import { childEnv, loadConfig } from "../lib/config.ts";
 import { names } from "../lib/contracts.ts";
 import { connect } from "../lib/db.ts";
 import {
@@ -16,6 +16,8 @@ import {
   replicationFor,
   serverProperties,
 } from "../services/stack/kafka_config.ts";
+import { stackDown, stackUp, startedBy } from "../services/stack/mod.ts";
+import { pingRedis } from "../services/stack/redis.ts";
 import { cleanupNamespace, createTestNamespace, runTask } from "./_support.ts";
 
 const services = { sanitizeResources: false, sanitizeOps: false };
@@ -320,7 +322,7 @@ Deno.test({
     try {
       const port = (listener.addr as Deno.NetAddr).port;
       const result = await runTask("stack", ["up"], {
-        ...Deno.env.toObject(),
+        ...childEnv(),
         KAFKA_BROKERS: `127.0.0.1:${port}`,
         INSTASHOP_STATE_DIR: stateDir,
       });
@@ -387,6 +389,50 @@ Deno.test({
         await cleanupNamespace(config).catch(() => {});
         await runTask("stack", ["down"], env);
       }
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "stack: start's down stops only what its own up started; stack down stops the rest",
+  ...services,
+  async fn() {
+    const port = freePortPair();
+    const stateDir = await Deno.makeTempDir({ prefix: "stack-test-" });
+    const ns = await createTestNamespace("stkonly");
+    const config = loadConfig({
+      ...ns.env,
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      INSTASHOP_STATE_DIR: stateDir,
+    });
+    try {
+      // An earlier `deno task stack up` starts Redis on its port...
+      const earlier = await stackUp(config);
+      assert.deepEqual(startedBy(earlier), ["Redis"]);
+      // ...then `deno task start` finds it running, and on exit leaves it to its owner.
+      const start = await stackUp(config);
+      assert.deepEqual(startedBy(start), []);
+      assert.deepEqual(await stackDown(config, { only: start }), []);
+      assert.equal(await pingRedis("127.0.0.1", port), "pong");
+      // `deno task stack down` stops what the stack started, whoever asked for it.
+      assert.deepEqual(await stackDown(config), ["Redis"]);
+      assert.equal(await pingRedis("127.0.0.1", port), "closed");
+      // A start that started Redis itself stops it on exit...
+      const own = await stackUp(config);
+      assert.deepEqual(startedBy(own), ["Redis"]);
+      assert.deepEqual(await stackDown(config, { only: own }), ["Redis"]);
+      assert.equal(await pingRedis("127.0.0.1", port), "closed");
+      // ...but not a Redis someone started again after it (another pid), e.g. after a crash.
+      const first = await stackUp(config);
+      await stackDown(config);
+      const again = await stackUp(config);
+      assert.notEqual(again.redis.pid, first.redis.pid);
+      assert.deepEqual(await stackDown(config, { only: first }), []);
+      assert.equal(await pingRedis("127.0.0.1", port), "pong");
+    } finally {
+      await stackDown(config).catch(() => {});
+      await ns.cleanup();
       await Deno.remove(stateDir, { recursive: true });
     }
   },

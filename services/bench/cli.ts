@@ -8,6 +8,7 @@
  */
 
 import { numberFlag, parseFlags, runMain, UsageError } from "../../lib/cli.ts";
+import { childEnv } from "../../lib/config.ts";
 import { compareClients } from "./clients.ts";
 import { createBenchNamespace } from "./namespace.ts";
 import { createProgress } from "./progress.ts";
@@ -48,7 +49,7 @@ await runMain(async (signal) => {
   const progress = createProgress();
   // Ctrl-C: stop the stage processes so that the phase fails and the namespace is dropped.
   signal.addEventListener("abort", () => void stopAllStages(), { once: true });
-  const ns = await createBenchNamespace(Deno.env.toObject());
+  const ns = await createBenchNamespace(childEnv());
   progress.note(`namespace ${ns.namespace}${flags.keep ? " (kept)" : ""}`);
   try {
     if (flags.clients) {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { denoExecutable } from "../../lib/tasks.ts";
 import type { BenchNamespace } from "./namespace.ts";
 import { createExtraTopic } from "./namespace.ts";
 import { median, rate, round } from "./stats.ts";
@@ -42,7 +43,7 @@ const SHAPES = [
 type WorkerResult = ClientTiming & { peak_rss_mb?: number };
 
 async function worker(ns: BenchNamespace, args: string[]): Promise<WorkerResult> {
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(denoExecutable(), {
     args: [
       "run",
       "--no-prompt",

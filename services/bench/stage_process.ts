@@ -7,7 +7,7 @@
  * @module
  */
 
-import { taskArgv } from "../../lib/tasks.ts";
+import { denoExecutable, taskArgv } from "../../lib/tasks.ts";
 import { watchRss } from "./rss.ts";
 
 export interface StageExit {
@@ -50,7 +50,7 @@ export function spawnStage(
   { onLine }: { onLine?: (line: string) => void } = {},
 ): StageProcess {
   const startedAt = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(denoExecutable(), {
     args: [...taskArgv(task), ...args],
     cwd: ROOT,
     env,

@@ -1,7 +1,9 @@
 /**
- * `deno task start`: the stack, then the five stages under the supervisor,
- * the dashboard URL once it answers, and on Ctrl-C or SIGTERM the stages
- * stopped first, then the services this run started.
+ * `deno task start`: the namespace claimed (a pid file; stages a killed start
+ * left behind are stopped first), the stack, then the five stages under the
+ * supervisor, the dashboard URL once it answers, and on Ctrl-C or SIGTERM the
+ * stages stopped first, then the services this very run started (not those an
+ * earlier `stack up` started, which others may use).
  *
  * @module
  */
@@ -12,6 +14,7 @@ import type { Logger } from "../../lib/log.ts";
 import { sleep } from "../../lib/retry.ts";
 import { taskCommand } from "../../lib/tasks.ts";
 import { consoleSink, type LineSink, stagePrefix } from "./lines.ts";
+import { claimNamespace } from "./start_claim.ts";
 import { type BackoffOptions, type ChildSpec, createSupervisor } from "./supervisor.ts";
 
 /** What `deno task start` passes on; strings are already validated by main.ts. */
@@ -29,6 +32,7 @@ export interface StartOptions {
 /** The stack's API as start uses it (services/stack/mod.ts; a stub in unit tests). */
 export interface StackControl {
   up(config: Config, options: { brokers?: number; log?: Logger }): Promise<{ started: string[] }>;
+  /** Stops what the last `up` started (only that), returning what it stopped. */
   down(config: Config, options: { log?: Logger }): Promise<string[]>;
 }
 
@@ -112,7 +116,14 @@ export async function runPipeline(deps: StartDeps, options: StartOptions): Promi
       config.namespace ? ` in namespace ${config.namespace}` : ""
     }`,
   );
-  const state = await stack.up(config, { brokers: options.brokers, log: stackLog });
+  const claim = await claimNamespace(config, say);
+  let state: { started: string[] };
+  try {
+    state = await stack.up(config, { brokers: options.brokers, log: stackLog });
+  } catch (error) {
+    await claim.release();
+    throw error;
+  }
   say(
     state.started.length > 0
       ? `📦 Stack up; this run started ${state.started.join(", ")}`
@@ -126,6 +137,14 @@ export async function runPipeline(deps: StartDeps, options: StartOptions): Promi
     sink,
     backoff: deps.backoff,
     stopTimeoutMs: deps.stopTimeoutMs,
+    // The pid file names every stage, so that the next start can stop them if this one is
+    // killed with -9; the entry file in its command line tells a stage from a recycled pid.
+    onChange: (running) =>
+      void claim.update(running.map(({ name, pid, argv }) => ({
+        name,
+        pid,
+        marker: argv.find((a) => a.endsWith(".ts")) ?? argv.join(" "),
+      }))),
   });
   let code = 0;
   try {
@@ -149,6 +168,7 @@ export async function runPipeline(deps: StartDeps, options: StartOptions): Promi
       const stopped = await stack.down(config, { log: stackLog });
       say(`📦 Stopped ${stopped.join(", ") || "nothing"}`);
     }
+    await claim.release();
   }
   say(
     code === 0

@@ -14,6 +14,8 @@
  */
 
 import { sleep } from "../../lib/retry.ts";
+import { sendSignal, sendSignalSync } from "../../lib/signal.ts";
+import { denoExecutable } from "../../lib/tasks.ts";
 import { consoleSink, forEachLine, type LineSink, stagePrefix } from "./lines.ts";
 
 /** One supervised child: `argv` follows the `deno` executable. */
@@ -45,7 +47,17 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   /** How long a drain at stop may take before it is stopped (default 120 s). */
   drainTimeoutMs?: number;
+  /** The `deno` to run (default: {@link denoExecutable}). */
   execPath?: string;
+  /** Called with the children running now, each time one starts or exits. */
+  onChange?: (running: RunningChild[]) => void;
+}
+
+/** A child process running now. */
+export interface RunningChild {
+  name: string;
+  pid: number;
+  argv: string[];
 }
 
 /** Why the supervisor ended by itself (a stop() ends it too, with `stopped`). */
@@ -97,7 +109,7 @@ export function restartDelay(
  * const supervisor = createSupervisor({
  *   children: [{ name: "produce", argv: taskArgv("produce") }],
  *   cwd: Deno.cwd(),
- *   env: Deno.env.toObject(),
+ *   env: childEnv(),
  * });
  * await supervisor.stop();
  * ```
@@ -111,11 +123,17 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     backoff = {},
     stopTimeoutMs = 10_000,
     drainTimeoutMs = 120_000,
-    execPath = Deno.execPath(),
+    execPath = denoExecutable(),
+    onChange = () => {},
   } = options;
   const { stableMs = 60_000 } = backoff;
   const stopping = new AbortController();
-  const running = new Map<number, { name: string; status: Promise<Deno.CommandStatus> }>();
+  const running = new Map<
+    number,
+    { name: string; argv: string[]; status: Promise<Deno.CommandStatus> }
+  >();
+  const changed = () =>
+    onChange([...running].map(([pid, { name, argv }]) => ({ name, pid, argv })));
   const started: number[] = [];
   let fatal: SupervisorEnd | undefined;
   let stopPromise: Promise<void> | undefined;
@@ -124,7 +142,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   // If the supervisor exits before its stop finished (a second Ctrl-C, an uncaught error),
   // the stages must not outlive it: they are in their own groups, so nobody else would stop them.
   const killAll = () => {
-    for (const pid of running.keys()) signalGroup(pid, "SIGKILL");
+    for (const pid of running.keys()) sendSignalSync(-pid, "SIGKILL");
   };
   globalThis.addEventListener("unload", killAll);
 
@@ -197,17 +215,19 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       forEachLine(process.stderr, (line) => sink(`${prefix}${line}`, "stderr")),
     ]);
     const status = process.status;
-    running.set(process.pid, { name, status });
+    running.set(process.pid, { name, argv, status });
+    changed();
     started.push(process.pid);
     onSpawn(process.pid);
     if (announce) say(`▶️  ${name} started (pid ${process.pid})`);
-    if (stopping.signal.aborted && !duringStop) signalGroup(process.pid, "SIGTERM");
+    if (stopping.signal.aborted && !duringStop) void signalGroup(process.pid, "SIGTERM");
     try {
       const result = await status;
       await pipes.catch(() => {});
       return result;
     } finally {
       running.delete(process.pid);
+      changed();
     }
   }
 
@@ -259,7 +279,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     child: { name: string; status: Promise<unknown> },
     timeoutMs: number,
   ) {
-    signalGroup(pid, "SIGTERM");
+    await signalGroup(pid, "SIGTERM");
     const timeout = new AbortController();
     const exited = await Promise.race([
       child.status.then(() => true),
@@ -270,11 +290,11 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       say(`⏹️  ${child.name} stopped`);
     } else {
       say(`⚠️  ${child.name} did not stop within ${timeoutMs} ms; sending SIGKILL`, "stderr");
-      signalGroup(pid, "SIGKILL");
+      await signalGroup(pid, "SIGKILL");
       await child.status;
     }
     // Anything the stage spawned and left in its group goes too.
-    signalGroup(pid, "SIGKILL");
+    await signalGroup(pid, "SIGKILL");
   }
 
   return {
@@ -285,10 +305,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   };
 }
 
-function signalGroup(pid: number, signal: Deno.Signal): void {
-  try {
-    Deno.kill(-pid, signal);
-  } catch {
-    // The group is already gone.
-  }
+/** Signals the stage's whole process group (false when it is already gone). */
+async function signalGroup(pid: number, signal: Deno.Signal): Promise<boolean> {
+  return await sendSignal(-pid, signal);
 }

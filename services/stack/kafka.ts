@@ -211,11 +211,23 @@ export async function kafkaStatus(config: Config): Promise<KafkaState> {
   };
 }
 
-/** Stops the brokers the stack started (SIGTERM, all at once); returns their node ids. */
-export async function kafkaDown(config: Config, { log }: { log?: Logger } = {}): Promise<number[]> {
+/**
+ * Stops the brokers the stack started (SIGTERM, all at once), or with `only`
+ * those of the list whose process is still the one started (same pid);
+ * returns their node ids.
+ */
+export async function kafkaDown(
+  config: Config,
+  { log, only }: { log?: Logger; only?: { id: number; pid?: number }[] } = {},
+): Promise<number[]> {
   const state = stateDirOf(config);
   const layout = await readLayout(state);
-  const stopped = await stopBrokers(config, layout?.brokers.map((b) => b.nodeId) ?? []);
+  const ids = layout?.brokers.map((b) => b.nodeId) ?? [];
+  const stopped = await stopBrokers(
+    config,
+    only ? ids.filter((id) => only.some((b) => b.id === id)) : ids,
+    { pids: only ? new Map(only.map((b) => [b.id, b.pid])) : undefined },
+  );
   for (const [id, pid] of stopped) log?.info(`🛑 Stopped Kafka broker ${id} (pid ${pid})`);
   return [...stopped.keys()];
 }

@@ -211,12 +211,18 @@ async function clusterReady(
 export async function stopBrokers(
   config: Config,
   ids: number[],
-  { signal = "SIGTERM" }: { signal?: Deno.Signal } = {},
+  { signal = "SIGTERM", pids }: {
+    signal?: Deno.Signal;
+    /** Stop a broker only while it runs as this pid (the process someone started). */
+    pids?: Map<number, number | undefined>;
+  } = {},
 ): Promise<Map<number, number>> {
   const state = stateDirOf(config);
   const layout = await readLayout(state);
   const alive = await alivePids(state, layout);
-  const stopped = new Map([...alive].filter(([id]) => ids.includes(id)));
+  const stopped = new Map(
+    [...alive].filter(([id, pid]) => ids.includes(id) && (!pids || pids.get(id) === pid)),
+  );
   await Promise.all([...stopped].map(async ([id, pid]) => {
     await stopProcess(pid, markerOf(state, id), { signal, graceMs: 30_000 });
     await Deno.remove(pidFileOf(state, id)).catch(() => {});

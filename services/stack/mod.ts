@@ -19,6 +19,7 @@
 export {
   formatStatus,
   stackDown,
+  type StackDownOptions,
   stackHealthy,
   type StackState,
   stackStatus,

@@ -194,12 +194,14 @@ async function startLocal(
 }
 
 /**
- * The command prefix that runs PostgreSQL's tools: none for a normal user;
- * as root, `runuser -u postgres --`, with `dir` owned by that user.
+ * The command prefix that runs PostgreSQL's tools: as root, `runuser -u
+ * postgres --`, with `dir` owned by that user; for a normal user a plain
+ * `sh` exec, because the tools' versioned path (/usr/lib/postgresql/15/bin)
+ * cannot be named in deno.json's --allow-run list, while `sh` is in it anyway.
  */
 async function runAs(dir: string): Promise<string[]> {
   await Deno.mkdir(dir, { recursive: true });
-  if (!(await isRoot())) return [];
+  if (!(await isRoot())) return ["sh", "-c", 'exec "$0" "$@"'];
   const uid = Number((await run(["id", "-u", "postgres"]))?.stdout.trim() || NaN);
   const gid = Number((await run(["id", "-g", "postgres"]))?.stdout.trim() || NaN);
   if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
@@ -262,14 +264,17 @@ export async function postgresStatus(config: Config): Promise<PostgresState> {
   };
 }
 
-/** Stops the cluster the stack started (fast shutdown); true when it ran. */
+/**
+ * Stops the cluster the stack started (fast shutdown), with `pid` only while
+ * it is that process; true when it ran.
+ */
 export async function postgresDown(
   config: Config,
-  { log }: { log?: Logger } = {},
+  { log, pid: only }: { log?: Logger; pid?: number } = {},
 ): Promise<boolean> {
   const { data, pidFile } = paths(config);
   const pid = await livePid(pidFile, data);
-  if (pid === undefined) return false;
+  if (pid === undefined || (only !== undefined && pid !== only)) return false;
   // SIGINT is PostgreSQL's "fast" shutdown: it ends sessions instead of waiting for them.
   await stopProcess(pid, data, { signal: "SIGINT", graceMs: 30_000 });
   await Deno.remove(pidFile).catch(() => {});

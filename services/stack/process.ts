@@ -10,10 +10,26 @@ import { resolve } from "node:path";
 import { ServiceError } from "../../lib/cli.ts";
 import type { Config } from "../../lib/config.ts";
 import { sleep } from "../../lib/retry.ts";
+import { sendSignal } from "../../lib/signal.ts";
 
-/** The absolute state folder (`INSTASHOP_STATE_DIR`, default `.stack`). */
+/**
+ * The absolute state folder (`INSTASHOP_STATE_DIR`, default `.stack`). The
+ * tasks may write only below `./.stack`, /tmp and /var/tmp (deno.json's
+ * --allow-write lists), so another folder is refused here in one line rather
+ * than by a permission error halfway through starting a service.
+ */
 export function stateDirOf(config: Config): string {
-  return resolve(config.stateDir);
+  const dir = resolve(config.stateDir);
+  const state = Deno.permissions.querySync({ name: "write", path: dir }).state;
+  if (state !== "granted") {
+    throw new ServiceError(
+      `Cannot use INSTASHOP_STATE_DIR as a folder the stack may write (below ./.stack, /tmp or ` +
+        `/var/tmp, the tasks' --allow-write list): current value is ${
+          JSON.stringify(config.stateDir)
+        }`,
+    );
+  }
+  return dir;
 }
 
 /** Result of a finished command. */
@@ -49,6 +65,12 @@ export async function run(
     return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
+    // A program in the --allow-run list that is not installed is refused, not "not found".
+    const name = argv[0]!;
+    if (
+      error instanceof Deno.errors.NotCapable && !name.includes("/") && name !== "sh" &&
+      !(await hasCommand(name))
+    ) return undefined;
     throw error;
   }
 }
@@ -152,17 +174,12 @@ export async function stopProcess(
   { signal = "SIGTERM", graceMs = 30_000 }: { signal?: Deno.Signal; graceMs?: number } = {},
 ): Promise<boolean> {
   if (!(await isOurs(pid, marker))) return false;
-  try {
-    Deno.kill(pid, signal);
-  } catch {
-    return false;
-  }
+  // `kill` rather than Deno.kill, which needs --allow-run without a list.
+  if (!(await sendSignal(pid, signal))) return false;
   const deadline = Date.now() + graceMs;
   while (await isOurs(pid, marker)) {
     if (Date.now() > deadline) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* already gone */ }
+      await sendSignal(pid, "SIGKILL"); // false when it went meanwhile
       await sleep(200);
       break;
     }

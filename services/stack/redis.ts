@@ -151,11 +151,17 @@ export async function redisStatus(config: Config): Promise<RedisState> {
   };
 }
 
-/** Stops the redis-server the stack started (SIGTERM saves and exits); true when it ran. */
-export async function redisDown(config: Config, { log }: { log?: Logger } = {}): Promise<boolean> {
+/**
+ * Stops the redis-server the stack started (SIGTERM saves and exits), with
+ * `pid` only while it is that process; true when it ran.
+ */
+export async function redisDown(
+  config: Config,
+  { log, pid: only }: { log?: Logger; pid?: number } = {},
+): Promise<boolean> {
   const { pidFile } = paths(config);
   const pid = await ourPid(config);
-  if (pid === undefined) return false;
+  if (pid === undefined || (only !== undefined && pid !== only)) return false;
   await stopProcess(pid, "redis-server", { graceMs: 15_000 });
   await Deno.remove(pidFile).catch(() => {});
   log?.info(`🛑 Stopped Redis (pid ${pid})`);

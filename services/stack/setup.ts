@@ -17,6 +17,7 @@
 import { fileURLToPath } from "node:url";
 import { parseFlags, runMain, ServiceError } from "../../lib/cli.ts";
 import { createLogger } from "../../lib/log.ts";
+import { denoExecutable } from "../../lib/tasks.ts";
 import { ensureKafkaJars, requireJava } from "./kafka_jars.ts";
 import { hasCommand, isRoot, run } from "./process.ts";
 
@@ -87,7 +88,7 @@ await runMain(async () => {
     }
   }
 
-  const install = await run([Deno.execPath(), "install", "--quiet"], { cwd: ROOT });
+  const install = await run([denoExecutable(), "install", "--quiet"], { cwd: ROOT });
   if (install?.code === 0) log.info("✅ npm packages cached (deno install)");
   else {
     log.error(`Cannot cache the npm packages with deno install: ${lastLine(install?.stderr)}`);

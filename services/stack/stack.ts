@@ -60,16 +60,50 @@ export async function stackUp(
   });
 }
 
+export interface StackDownOptions {
+  log?: Logger;
+  /**
+   * Stop only what this `stackUp` result started, and only while the very
+   * process it started still runs (`deno task start` on exit). Without it,
+   * everything the stack ever started from this state folder stops
+   * (`deno task stack down`).
+   */
+  only?: StackState;
+}
+
 /**
  * Stops what the stack started from `config.stateDir` (never a service it
- * found running); returns what it stopped, e.g. `["Kafka broker 1", "Redis"]`.
+ * found running), or with `only` just what one `stackUp` started; returns
+ * what it stopped, e.g. `["Kafka broker 1", "Redis"]`.
+ *
+ * @example
+ * ```ts ignore
+ * const state = await stackUp(config); // started Redis, found Kafka running
+ * await stackDown(config, { only: state }); // stops Redis, leaves Kafka to whoever started it
+ * ```
  */
-export async function stackDown(config: Config, { log }: { log?: Logger } = {}): Promise<string[]> {
+export async function stackDown(
+  config: Config,
+  { log, only }: StackDownOptions = {},
+): Promise<string[]> {
   return await withLock(stateDirOf(config), async () => {
     const stopped: string[] = [];
-    for (const id of await kafkaDown(config, { log })) stopped.push(`Kafka broker ${id}`);
-    if (await redisDown(config, { log })) stopped.push("Redis");
-    if (await postgresDown(config, { log })) stopped.push("PostgreSQL");
+    const brokers = only?.kafka.started.map((id) => ({
+      id,
+      pid: only.kafka.brokers.find((b) => b.nodeId === id)?.pid,
+    }));
+    for (const id of await kafkaDown(config, { log, only: brokers })) {
+      stopped.push(`Kafka broker ${id}`);
+    }
+    if ((!only || only.redis.started) && await redisDown(config, { log, pid: only?.redis.pid })) {
+      stopped.push("Redis");
+    }
+    if (
+      (!only || only.postgres.started) &&
+      await postgresDown(config, { log, pid: only?.postgres.pid })
+    ) {
+      stopped.push("PostgreSQL");
+    }
     return stopped;
   });
 }
