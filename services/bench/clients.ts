@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ENV_VARS } from "../../lib/config.ts";
 import { denoExecutable } from "../../lib/tasks.ts";
 import type { BenchNamespace } from "./namespace.ts";
 import { createExtraTopic } from "./namespace.ts";
@@ -48,7 +49,9 @@ async function worker(ns: BenchNamespace, args: string[]): Promise<WorkerResult>
       "run",
       "--no-prompt",
       "--allow-net=127.0.0.1,localhost",
-      "--allow-env",
+      // The project's variables only; read stays unscoped: @platformatic/kafka's wasm-utils reads
+      // its .wasm from Deno's npm cache, whose place ($DENO_DIR, ~/.cache/deno) varies.
+      `--allow-env=${ENV_VARS.join(",")}`,
       "--allow-read",
       new URL("./client_worker.ts", import.meta.url).pathname,
       ...args,
