@@ -9,7 +9,7 @@
  */
 
 import { durationFlag, numberFlag, parseFlags, runMain, UsageError } from "../../lib/cli.ts";
-import { ENV_VARS } from "../../lib/config.ts";
+import { childEnv } from "../../lib/config.ts";
 import { createLogger } from "../../lib/log.ts";
 import { sleep } from "../../lib/retry.ts";
 import { taskArgv } from "../../lib/tasks.ts";
@@ -44,9 +44,6 @@ const FLAGS = {
   },
   keep: { type: "boolean", help: "keep the soak namespace (databases, topics, keys)" },
 } as const;
-
-/** Variables the stages need besides the project's own: Deno's cache, PATH, the terminal. */
-const PASS_THROUGH = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "NO_COLOR", "TERM"];
 
 const STAGES = ["generate", "produce", "consume", "aggregate"] as const;
 const ROOT = new URL("../../", import.meta.url);
@@ -161,16 +158,6 @@ await runMain(async (signal) => {
     if (!flags.keep) await ns.cleanup();
   }
 });
-
-/** The environment of the stages: the project's variables and {@link PASS_THROUGH}, no more. */
-function childEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of [...ENV_VARS, ...PASS_THROUGH]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
-}
 
 /**
  * A stage as `deno task <stage>` runs it (the task's own permissions). `deno`
