@@ -77,6 +77,25 @@ export function createProducer(kafka: Kafka, options: ProducerConfig = {}): Prod
   });
 }
 
+/**
+ * The partition kafkajs' default (Java-compatible, murmur2) partitioner gives
+ * a keyed message in a topic of `partitions` partitions. Producers that need
+ * to know where each message goes (to check that every partition was
+ * acknowledged) set it explicitly with this, so it cannot differ from the
+ * partition kafkajs would have chosen.
+ */
+export function keyPartition(key: string, partitions: number): number {
+  let metadata = partitionMetadata.get(partitions);
+  if (!metadata) {
+    metadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 0 }));
+    partitionMetadata.set(partitions, metadata);
+  }
+  // deno-lint-ignore no-explicit-any
+  return keyed({ topic: "", partitionMetadata: metadata as any, message: { key, value: null } });
+}
+const keyed = Partitioners.DefaultPartitioner();
+const partitionMetadata = new Map<number, { partitionId: number; leader: number }[]>();
+
 /** A consumer that commits by hand: callers resolve offsets and commit after their sink. */
 export function createConsumer(kafka: Kafka, config: ConsumerConfig): Consumer {
   return kafka.consumer({

@@ -8,7 +8,7 @@ import {
 } from "../lib/contracts.ts";
 import type { Config } from "../lib/config.ts";
 import { openDatabase, type Sql } from "../lib/db.ts";
-import { createConsumer, createKafka, topicMessageCount } from "../lib/kafka.ts";
+import { createConsumer, createKafka, keyPartition, topicMessageCount } from "../lib/kafka.ts";
 import { createRedis } from "../lib/redis.ts";
 import { compareCursor, cursorOf, formatCursor } from "../services/produce/cursor.ts";
 import {
@@ -19,6 +19,7 @@ import {
 } from "../services/produce/messages.ts";
 import { pageSql, TRANSACTIONS } from "../services/produce/queries.ts";
 import { parseSince } from "../services/produce/cli.ts";
+import { unacknowledged } from "../services/produce/sender.ts";
 import { createTestNamespace, runTask, spawnTask, type TestNamespace } from "./_support.ts";
 
 const io = { sanitizeResources: false, sanitizeOps: false };
@@ -109,6 +110,26 @@ Deno.test("produce: cursors order by (txid, id); the page query is gated", () =>
   assert.throws(() => parseSince("yesterday"), /--replay-since/);
 });
 
+Deno.test("produce: a batch whose answer leaves out a partition it was sent to is not acknowledged", () => {
+  // kafkajs#1303: partition 3 moved to broker B, which had already answered for 1 and 2.
+  const batch = new Map([["t", { partitions: new Set([1, 2, 3]) }], ["u", {
+    partitions: new Set([0]),
+  }]]);
+  const answer = (parts: [string, number, number][]) =>
+    parts.map(([topicName, partition, errorCode]) => ({ topicName, partition, errorCode }));
+  assert.deepEqual(unacknowledged(batch, answer([["t", 1, 0], ["t", 2, 0], ["u", 0, 0]])), [
+    "t[3]",
+  ]);
+  assert.deepEqual(unacknowledged(batch, answer([["t", 1, 0], ["t", 2, 0], ["t", 3, 6]])), [
+    "t[3]",
+    "u[0]",
+  ]);
+  assert.deepEqual(
+    unacknowledged(batch, answer([["t", 3, 0], ["t", 1, 0], ["u", 0, 0], ["t", 2, 0]])),
+    [],
+  );
+});
+
 // ------------------------------------------------------------- real services
 
 const PRODUCTS: [string, string, number][] = [
@@ -156,6 +177,7 @@ async function browse(q: Sql, count: number): Promise<void> {
 
 interface Read {
   key: string;
+  partition: number;
   event: TransactionEvent | BehaviorEvent;
 }
 
@@ -181,13 +203,13 @@ async function readTopics(ns: TestNamespace, keys: TopicKey[]): Promise<Map<Topi
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`read ${seen} of ${total}`)), 60_000);
       consumer.run({
-        eachMessage: ({ topic, message }) => {
+        eachMessage: ({ topic, partition, message }) => {
           const key = byTopic.get(topic)!;
           const decoded = decodeEvent(key, message.value);
           if (!decoded.ok) reject(new Error(`invalid message on ${topic}: ${decoded.reason}`));
           else {
             const event = decoded.value as TransactionEvent | BehaviorEvent;
-            out.get(key)!.push({ key: message.key!.toString(), event });
+            out.get(key)!.push({ key: message.key!.toString(), partition, event });
           }
           if (++seen >= total) {
             clearTimeout(timer);
@@ -236,6 +258,11 @@ Deno.test({
       assert.deepEqual(ids(read.get("userBehavior")), expect(BEHAVIOUR));
       assert.deepEqual(ids(read.get("searches")), expect(["search"]));
       assert.deepEqual(ids(read.get("cartEvents")), expect(["add_to_cart", "remove_from_cart"]));
+      // Partitions are set by produce itself, as kafkajs' partitioner would choose them.
+      for (const { key, partition } of [...read.values()].flat()) {
+        assert.equal(partition, keyPartition(key, ns.config.kafka.partitions));
+      }
+      assert.ok(new Set(read.get("userBehavior")!.map((r) => r.partition)).size > 1);
       for (const { key, event } of read.get("transactions")!) {
         assert.equal(key, String(event.customer_id));
         const tx = event as TransactionEvent;
