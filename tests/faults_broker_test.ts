@@ -85,13 +85,9 @@ async function busiestBroker(config: Config): Promise<number> {
   }
 }
 
-// Known bug, not yet fixed (issue 10 note, docs/reliability.md): kafkajs 2.2.4 reports
-// success for messages it never re-sent after a leader moved (tulios/kafkajs#1303), so
-// produce can lose acknowledged rows when a broker of three dies. Ignored until produce
-// sends per partition or re-sends from its cursor; it passed 3 of 8 runs.
 Deno.test(
   "faults: three brokers (RF 3, min ISR 2), one killed -9 while traffic flows: no stop, no loss",
-  { ...io, ignore: true },
+  io,
   async () => {
     const ns = await createTestNamespace("flt_brk3");
     const port = freePorts(6);
