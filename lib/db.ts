@@ -14,7 +14,7 @@ import type { DatabaseName } from "./contracts.ts";
 import { ServiceError } from "./cli.ts";
 import { redact } from "./config.ts";
 import { retry } from "./retry.ts";
-import type { Logger } from "./log.ts";
+import { createLogger, type Logger } from "./log.ts";
 
 export type Sql = postgres.Sql;
 
@@ -26,18 +26,105 @@ export interface ConnectOptions {
   attempts?: number;
 }
 
-/** Opens a pool to `url`; bigint columns come back as JS `BigInt` (callers convert ids, far below 2^53). */
+/**
+ * Opens a pool to `url`; bigint columns come back as JS `BigInt` (callers convert ids, far below 2^53).
+ *
+ * The pool is behind a stable handle: when postgres.js hits its null-socket
+ * bug on a cut connection (see {@link guardNullSocketWrites}), the handle
+ * moves to a fresh pool and the old one is ended, so holders keep working.
+ */
 export function connect(
   url: string,
   { max = 4, settings = {} }: { max?: number; settings?: Record<string, string> } = {},
 ): Sql {
-  return postgres(url, {
-    max,
-    onnotice: () => {},
-    types: { bigint: postgres.BigInt },
-    // `settings`: session GUCs sent at connect (e.g. the producer turns JIT off).
-    connection: { application_name: "instashop-pipeline", TimeZone: "UTC", ...settings },
+  guardNullSocketWrites();
+  const pool: Pool = {
+    name: new URL(url).pathname.slice(1),
+    closes: 0,
+    current: undefined as unknown as Sql,
+    open: () =>
+      postgres(url, {
+        max,
+        onnotice: () => {},
+        onclose: () => void pool.closes++,
+        types: { bigint: postgres.BigInt },
+        // `settings`: session GUCs sent at connect (e.g. the producer turns JIT off).
+        connection: { application_name: "instashop-pipeline", TimeZone: "UTC", ...settings },
+      }),
+  };
+  pool.current = pool.open();
+  pools.add(pool);
+  const end: Sql["end"] = (options) => {
+    pools.delete(pool);
+    return pool.current.end(options);
+  };
+  // An arrow target has no `prototype`, so the proxy keeps no invariant of its own.
+  return new Proxy((() => {}) as unknown as Sql, {
+    apply: (_target, self, args) => Reflect.apply(pool.current, self, args),
+    get: (_target, key) => key === "end" ? end : Reflect.get(pool.current, key),
+    has: (_target, key) => Reflect.has(pool.current, key),
   });
+}
+
+interface Pool {
+  name: string;
+  /** Connections of `current` closed since it opened. */
+  closes: number;
+  current: Sql;
+  open(): Sql;
+}
+
+const pools = new Set<Pool>();
+let guarded = false;
+
+/**
+ * postgres.js 3.4.9 writes to a connection's socket after `closed()` set it
+ * to `null` when a transaction's next statement (or its ROLLBACK) follows a
+ * cut: `TypeError: Cannot read properties of null (reading 'write')` from a
+ * `setImmediate` callback, out of reach of any `try` (porsager/postgres #1154,
+ * #1208; fixes proposed upstream, none released). Left alone it kills the
+ * process; caught, it leaves that connection unable to write again (each later
+ * query on it times out). So this recognises that error and nothing else,
+ * keeps the process alive, and moves every pool that saw a connection close to
+ * a fresh one; the old pool is ended after 5 s, which rejects what hung on it
+ * (CONNECTION_DESTROYED), and the callers retry as after any cut.
+ */
+export function guardNullSocketWrites(): void {
+  if (guarded) return;
+  guarded = true;
+  globalThis.addEventListener("error", (event) => {
+    if (!isNullSocketWrite(event.error)) return;
+    event.preventDefault();
+    const hit = [...pools].filter((p) => p.closes > 0);
+    for (const pool of hit.length > 0 ? hit : [...pools]) {
+      const old = pool.current;
+      pool.current = pool.open();
+      pool.closes = 0;
+      old.end({ timeout: 5 }).catch(() => {});
+    }
+    createLogger().warn(
+      "PostgreSQL connection cut under a write (postgres.js #1154): opened a fresh pool for " +
+        `${hit.map((p) => p.name).join(", ") || "every database"}`,
+    );
+  });
+}
+
+/** The postgres.js null-socket TypeError, and only it. */
+export function isNullSocketWrite(error: unknown): boolean {
+  return error instanceof TypeError &&
+    error.message === "Cannot read properties of null (reading 'write')" &&
+    /\bnextWrite \([^)\n]*\bpostgres\b[^)\n]*connection\.js/.test(error.stack ?? "");
+}
+
+/**
+ * A failure of the connection, not of the statement: worth a retry. SQLSTATE
+ * classes 08 (connection), 57 (operator intervention, e.g. 57P01 from
+ * `pg_terminate_backend`) and 53 (resources), postgres.js' own CONNECT_* and
+ * CONNECTION_* codes, and socket errors (ECONNREFUSED, ECONNRESET, EPIPE...).
+ */
+export function isConnectionError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return /^(08|57|53)/.test(code) || /^(CONNECT|E[A-Z]+$)/.test(code);
 }
 
 /**
@@ -73,7 +160,23 @@ export async function openDatabase(
     );
   }
   const sql = connect(url, { max });
-  await migrate(sql, name);
+  try {
+    // A cut connection here is no reason to stop: migrations are one transaction each.
+    await retry(() => migrate(sql, name), {
+      what: `apply the migrations of ${redact(url)}`,
+      attempts,
+      log,
+      signal,
+      retryIf: isConnectionError,
+    });
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    if (!isConnectionError(error)) throw error;
+    throw new ServiceError(
+      `Cannot apply the migrations of ${redact(url)}: ${(error as Error).message}. ` +
+        "Start PostgreSQL with `deno task stack up` (or `docker compose up -d`).",
+    );
+  }
   return sql;
 }
 

@@ -14,6 +14,8 @@ export interface RetryOptions {
   maxDelayMs?: number;
   signal?: AbortSignal;
   log?: Logger;
+  /** Errors worth another attempt (default: all); others are thrown at once. */
+  retryIf?: (error: unknown) => boolean;
 }
 
 /**
@@ -26,13 +28,21 @@ export interface RetryOptions {
  * ```
  */
 export async function retry<T>(fn: () => Promise<T>, options: RetryOptions): Promise<T> {
-  const { what, attempts = 6, initialDelayMs = 250, maxDelayMs = 5000, signal, log } = options;
+  const {
+    what,
+    attempts = 6,
+    initialDelayMs = 250,
+    maxDelayMs = 5000,
+    signal,
+    log,
+    retryIf = () => true,
+  } = options;
   let delay = initialDelayMs;
   for (let attempt = 1;; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      if (attempt >= attempts || signal?.aborted) throw error;
+      if (attempt >= attempts || signal?.aborted || !retryIf(error)) throw error;
       log?.warn(
         `Cannot ${what} (attempt ${attempt}/${attempts}): ${
           (error as Error).message
