@@ -16,6 +16,8 @@ export interface RetryOptions {
   log?: Logger;
   /** Errors worth another attempt (default: all); others are thrown at once. */
   retryIf?: (error: unknown) => boolean;
+  /** How to wait between attempts (a fake clock in unit tests). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -36,6 +38,7 @@ export async function retry<T>(fn: () => Promise<T>, options: RetryOptions): Pro
     signal,
     log,
     retryIf = () => true,
+    sleep: wait = sleep,
   } = options;
   let delay = initialDelayMs;
   for (let attempt = 1;; attempt++) {
@@ -48,7 +51,7 @@ export async function retry<T>(fn: () => Promise<T>, options: RetryOptions): Pro
           (error as Error).message
         }; retrying in ${delay} ms`,
       );
-      await sleep(delay, signal);
+      await wait(delay, signal);
       delay = Math.min(delay * 2, maxDelayMs);
     }
   }

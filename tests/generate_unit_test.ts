@@ -346,3 +346,40 @@ Deno.test("generator: a signal stops it cleanly; a failed write fails the run", 
   );
   assert.ok(broken.closed(), "the store is closed after a failure");
 });
+
+Deno.test("generator: a cut connection at start-up is retried, one line per failure", async () => {
+  const { deps } = fakes();
+  const store = await deps.openStore();
+  const cut = Object.assign(new Error("write CONNECTION_CLOSED 127.0.0.1:5432"), {
+    code: "CONNECTION_CLOSED",
+  });
+  let prepares = 0;
+  const flaky: ShopStore = {
+    ...store,
+    prepare: () => ++prepares === 1 ? Promise.reject(cut) : store.prepare(),
+  };
+  const warnings: string[] = [];
+  const log = { info() {}, warn: (m: string) => warnings.push(m), error() {} };
+  const retryable = (e: unknown) => (e as { code?: string }).code === "CONNECTION_CLOSED";
+  const summary = await createGenerator(
+    { ...deps, openStore: () => Promise.resolve(flaky), log, retryable },
+    { seed: 2, rate: 0, count: 50 },
+  ).run();
+  assert.equal(summary.events, 50);
+  assert.equal(prepares, 2);
+  assert.equal(warnings.length, 1);
+  assert.match(
+    warnings[0]!,
+    /Cannot prepare the shop in PostgreSQL \(attempt 1\/6\): write CONNECTION_CLOSED/,
+  );
+  // Anything else still fails the run at once.
+  const broken: ShopStore = { ...store, prepare: () => Promise.reject(new Error("disk full")) };
+  await assert.rejects(
+    createGenerator(
+      { ...deps, openStore: () => Promise.resolve(broken), log, retryable },
+      { seed: 2, rate: 0, count: 50 },
+    ).run(),
+    /disk full/,
+  );
+  assert.equal(warnings.length, 1);
+});

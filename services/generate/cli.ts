@@ -8,20 +8,24 @@
 import { runMain } from "../../lib/cli.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import { names } from "../../lib/contracts.ts";
-import { openDatabase } from "../../lib/db.ts";
+import { isConnectionError, openDatabase } from "../../lib/db.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { createRedis } from "../../lib/redis.ts";
+import { retry } from "../../lib/retry.ts";
 import { parseGenerateFlags } from "./flags.ts";
 import { createGenerator } from "./generator.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import { createProgressBar, type ProgressBar } from "./progress.ts";
-import { createShopStore, type ShopStore } from "./store.ts";
+import { type Attempt, createShopStore, type ShopStore } from "./store.ts";
 
 async function openStore(config: Config, log: Logger, signal: AbortSignal): Promise<ShopStore> {
   const instashop = await openDatabase(config, "instashop", { log, signal, max: 2 });
   try {
     const crm = await openDatabase(config, "crm", { log, signal, max: 2 });
-    return createShopStore({ instashop, crm });
+    // A cut connection costs a retry, not the run; a server down for longer ends it.
+    const attempt: Attempt = (what, statement) =>
+      retry(statement, { what, attempts: 6, log, signal, retryIf: isConnectionError });
+    return createShopStore({ instashop, crm, attempt });
   } catch (error) {
     await instashop.end({ timeout: 1 });
     throw error;
@@ -51,7 +55,12 @@ await runMain(async (signal) => {
   redis.on("error", redisDown);
 
   const generator = createGenerator(
-    { openStore: (signal) => openStore(config, log, signal), log, onProgress: bar?.update },
+    {
+      openStore: (signal) => openStore(config, log, signal),
+      log,
+      onProgress: bar?.update,
+      retryable: isConnectionError,
+    },
     { seed, rate, durationMs, count, transactionShare, batchSize },
   );
   // Beats are skipped until Redis is ready; a refused connection warns through "error".

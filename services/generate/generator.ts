@@ -11,7 +11,7 @@
 import { ServiceError } from "../../lib/cli.ts";
 import type { Logger } from "../../lib/log.ts";
 import { silentLogger } from "../../lib/log.ts";
-import { sleep as defaultSleep } from "../../lib/retry.ts";
+import { retry, sleep as defaultSleep } from "../../lib/retry.ts";
 import type { EventBatch } from "./batch.ts";
 import {
   emptyTally,
@@ -32,6 +32,14 @@ export interface GeneratorDeps {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Told the number of events written after each batch (a progress bar). */
   onProgress?: (events: number) => void;
+  /**
+   * Failures of the start-up reads worth another attempt (a cut connection);
+   * default none. Retried with backoff, one line per failure, up to `attempts`
+   * times. (The store retries its writes itself, statement by statement.)
+   */
+  retryable?: (error: unknown) => boolean;
+  /** Attempts of the start-up step (default 6: about 8 s of backoff). */
+  attempts?: number;
 }
 
 export interface GeneratorOptions {
@@ -76,7 +84,15 @@ export interface Generator {
  * ```
  */
 export function createGenerator(deps: GeneratorDeps, options: GeneratorOptions): Generator {
-  const { openStore, log = silentLogger, now = Date.now, sleep = defaultSleep, onProgress } = deps;
+  const {
+    openStore,
+    log = silentLogger,
+    now = Date.now,
+    sleep = defaultSleep,
+    onProgress,
+    retryable = () => false,
+    attempts = 6,
+  } = deps;
   const {
     seed,
     rate = 10,
@@ -99,7 +115,15 @@ export function createGenerator(deps: GeneratorDeps, options: GeneratorOptions):
   }
 
   async function generate(store: ShopStore, signal: AbortSignal): Promise<GenerateSummary> {
-    const state = await store.prepare();
+    // Preparing is idempotent (base data goes in under a lock, once), so it can run again.
+    const state = await retry(() => store.prepare(), {
+      what: "prepare the shop in PostgreSQL",
+      attempts,
+      log,
+      signal,
+      sleep,
+      retryIf: retryable,
+    });
     const c = state.counts;
     if (state.inserted.products + state.inserted.customers + state.inserted.buyers > 0) {
       log.info(

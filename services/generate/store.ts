@@ -81,6 +81,9 @@ select customer_id, session_id, event_type, product_id, search_query, device,
 from unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[])
      as u(customer_id, session_id, event_type, product_id, search_query, device)`;
 
+/** Runs one statement, again after a passing failure (each statement is atomic). */
+export type Attempt = <T>(what: string, statement: () => Promise<T>) => Promise<T>;
+
 /**
  * @example
  * ```ts ignore
@@ -88,7 +91,14 @@ from unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text
  * const { shop } = await store.prepare();
  * ```
  */
-export function createShopStore({ instashop, crm }: { instashop: Sql; crm: Sql }): ShopStore {
+export function createShopStore(
+  { instashop, crm, attempt = (_what, statement) => statement() }: {
+    instashop: Sql;
+    crm: Sql;
+    /** Default: once. Retries must be per statement: one of a batch's two may have committed. */
+    attempt?: Attempt;
+  },
+): ShopStore {
   let transactionSequence = "";
 
   async function prepare(): Promise<ShopState> {
@@ -213,34 +223,36 @@ export function createShopStore({ instashop, crm }: { instashop: Sql; crm: Sql }
     const { transactions, behaviors } = splitEvents(events);
     const t = transactionColumns(transactions);
     const b = behaviorColumns(behaviors);
+    const transactionRows = () =>
+      instashop.unsafe(INSERT_TRANSACTIONS, [
+        transactionSequence,
+        t.count,
+        t.customerIds,
+        t.buyerIds,
+        t.totalCents,
+        t.paymentMethods,
+        t.statuses,
+        atMs,
+        t.itemOrdinals,
+        t.productIds,
+        t.quantities,
+        t.unitPriceCents,
+      ], { prepare: true });
+    const behaviorRows = () =>
+      crm.unsafe(INSERT_BEHAVIORS, [
+        b.customerIds,
+        b.sessionIds,
+        b.eventTypes,
+        b.productIds,
+        b.searchQueries,
+        b.devices,
+        atMs,
+      ], { prepare: true });
     await Promise.all([
-      t.count > 0 && withSequenceRetry(() =>
-        instashop.unsafe(INSERT_TRANSACTIONS, [
-          transactionSequence,
-          t.count,
-          t.customerIds,
-          t.buyerIds,
-          t.totalCents,
-          t.paymentMethods,
-          t.statuses,
-          atMs,
-          t.itemOrdinals,
-          t.productIds,
-          t.quantities,
-          t.unitPriceCents,
-        ], { prepare: true })
-      ),
-      b.count > 0 && withSequenceRetry(() =>
-        crm.unsafe(INSERT_BEHAVIORS, [
-          b.customerIds,
-          b.sessionIds,
-          b.eventTypes,
-          b.productIds,
-          b.searchQueries,
-          b.devices,
-          atMs,
-        ], { prepare: true })
-      ),
+      t.count > 0 &&
+      attempt(`write ${t.count} transactions`, () => withSequenceRetry(transactionRows)),
+      b.count > 0 &&
+      attempt(`write ${b.count} behaviour events`, () => withSequenceRetry(behaviorRows)),
     ]);
     return {
       transactions: t.count,
