@@ -18,6 +18,7 @@ import {
   transactionMessages,
 } from "../services/produce/messages.ts";
 import { pageSql, TRANSACTIONS } from "../services/produce/queries.ts";
+import { createSaver } from "../services/produce/saver.ts";
 import { parseSince } from "../services/produce/cli.ts";
 import { unacknowledged } from "../services/produce/sender.ts";
 import { createTestNamespace, runTask, spawnTask, type TestNamespace } from "./_support.ts";
@@ -442,4 +443,23 @@ Deno.test({
       await ns.cleanup();
     }
   },
+});
+
+Deno.test("produce: a cursor write that failed is reported once, then saving goes on", async () => {
+  const stored: string[] = [];
+  let fail = true;
+  const saver = createSaver((cursor) => {
+    if (fail) return Promise.reject(new Error("write CONNECTION_CLOSED"));
+    stored.push(formatCursor(cursor));
+    return Promise.resolve();
+  });
+  saver.save(cursorOf(1n, 1));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  // A save while the failure is still unreported (the pump acknowledges pages meanwhile).
+  saver.save(cursorOf(1n, 2));
+  fail = false;
+  await assert.rejects(saver.flush(), /CONNECTION_CLOSED/);
+  saver.save(cursorOf(1n, 3));
+  await saver.flush();
+  assert.deepEqual(stored, ["1:3"]);
 });

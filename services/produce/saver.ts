@@ -22,14 +22,17 @@ export function createSaver(store: (cursor: Cursor) => Promise<void>) {
       }
     } catch (error) {
       failure = error;
-    } finally {
-      running = undefined;
     }
   }
   return {
     save(cursor: Cursor) {
       pending = cursor;
-      running ??= loop();
+      // Cleared in a callback, never inside `loop`: after a failure `loop` returns without
+      // awaiting, and a clear there would come before this assignment, leaving a settled
+      // `running` for `flush` to await forever (a microtask spin that froze the worker).
+      running ??= loop().finally(() => {
+        running = undefined;
+      });
     },
     async flush() {
       while (running) await running;
