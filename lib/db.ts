@@ -78,22 +78,25 @@ const pools = new Set<Pool>();
 let guarded = false;
 
 /**
- * postgres.js 3.4.9 writes to a connection's socket after `closed()` set it
- * to `null` when a transaction's next statement (or its ROLLBACK) follows a
- * cut: `TypeError: Cannot read properties of null (reading 'write')` from a
- * `setImmediate` callback, out of reach of any `try` (porsager/postgres #1154,
- * #1208; fixes proposed upstream, none released). Left alone it kills the
- * process; caught, it leaves that connection unable to write again (each later
- * query on it times out). So this recognises that error and nothing else,
- * keeps the process alive, and moves every pool that saw a connection close to
- * a fresh one; the old pool is ended after 5 s, which rejects what hung on it
+ * postgres.js 3.4.9 writes to a connection's socket after the server cut it
+ * when a transaction's next statement (or its ROLLBACK) follows the cut: the
+ * write runs in a `setImmediate` callback (`nextWrite`), out of reach of any
+ * `try`, and fails with `TypeError: Cannot read properties of null (reading
+ * 'write')` once `closed()` has dropped the socket (porsager/postgres #1154,
+ * #1208; fixes proposed upstream, none released), or, on Deno, with an
+ * unhandled EPIPE "This socket has been ended by the other party" while the
+ * socket is half closed. Left alone either kills the process; caught, the
+ * TypeError leaves that connection unable to write again (each later query on
+ * it times out). So this recognises those errors and nothing else, keeps the
+ * process alive, and moves every pool that saw a connection close to a fresh
+ * one; the old pool is ended after 5 s, which rejects what hung on it
  * (CONNECTION_DESTROYED), and the callers retry as after any cut.
  */
 export function guardNullSocketWrites(): void {
   if (guarded) return;
   guarded = true;
-  globalThis.addEventListener("error", (event) => {
-    if (!isNullSocketWrite(event.error)) return;
+  const onFault = (error: unknown, event: Event) => {
+    if (!isCutWrite(error)) return;
     event.preventDefault();
     const hit = [...pools].filter((p) => p.closes > 0);
     for (const pool of hit.length > 0 ? hit : [...pools]) {
@@ -103,17 +106,23 @@ export function guardNullSocketWrites(): void {
       old.end({ timeout: 5 }).catch(() => {});
     }
     createLogger().warn(
-      "PostgreSQL connection cut under a write (postgres.js #1154): opened a fresh pool for " +
-        `${hit.map((p) => p.name).join(", ") || "every database"}`,
+      `PostgreSQL connection cut under a write (postgres.js #1154: ${(error as Error).message}); ` +
+        `opened a fresh pool for ${hit.map((p) => p.name).join(", ") || "every database"}`,
     );
-  });
+  };
+  globalThis.addEventListener("error", (event) => onFault(event.error, event));
+  globalThis.addEventListener("unhandledrejection", (event) => onFault(event.reason, event));
 }
 
-/** The postgres.js null-socket TypeError, and only it. */
-export function isNullSocketWrite(error: unknown): boolean {
-  return error instanceof TypeError &&
-    error.message === "Cannot read properties of null (reading 'write')" &&
-    /\bnextWrite \([^)\n]*\bpostgres\b[^)\n]*connection\.js/.test(error.stack ?? "");
+/** An error thrown by postgres.js' deferred socket write on a cut connection, and only that. */
+export function isCutWrite(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (!/\bnextWrite \([^)\n]*\bpostgres\b[^)\n]*connection\.js/.test(error.stack ?? "")) {
+    return false;
+  }
+  return (error instanceof TypeError &&
+    error.message === "Cannot read properties of null (reading 'write')") ||
+    error.message === "This socket has been ended by the other party";
 }
 
 /**
