@@ -12,13 +12,7 @@ import { ServiceError } from "../../lib/cli.ts";
 import type { Config } from "../../lib/config.ts";
 import { names } from "../../lib/contracts.ts";
 import { openDatabase, type Sql } from "../../lib/db.ts";
-import {
-  type Admin,
-  createKafka,
-  createProducer,
-  ensureTopics,
-  type Producer,
-} from "../../lib/kafka.ts";
+import { type Admin, createKafka, ensureTopics } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import { createRedis, type Redis } from "../../lib/redis.ts";
 import { sleep } from "../../lib/retry.ts";
@@ -29,6 +23,7 @@ import { consumeLoop } from "./loop.ts";
 import { advance, caughtUp, lagOf, type PartitionEnds } from "./offsets.ts";
 import { errorText, persist } from "./persist.ts";
 import { recordBatch, type Totals } from "./report.ts";
+import { createItemsSender, type Sender } from "./sender.ts";
 import { INPUT_TOPICS, type InputTopic } from "./rows.ts";
 
 export interface ConsumerDeps {
@@ -117,7 +112,7 @@ export function createWarehouseConsumer(
     let sql: Sql | undefined;
     let redis: Redis | undefined;
     let admin: Admin | undefined;
-    let producer: Producer | undefined;
+    let producer: Sender | undefined;
     let heartbeat: ReturnType<typeof createHeartbeat> | undefined;
     let beating: Promise<void> | undefined;
     // kafkajs' own lines repeat what the stage says once, clearly; INSTASHOP_DEBUG shows them.
@@ -162,7 +157,7 @@ export function createWarehouseConsumer(
       });
       await reach("read the offsets", () => heartbeat!.refresh());
       targets = progress.ends;
-      producer = createProducer(kafka);
+      producer = createItemsSender(kafka);
       await reach(`connect a producer to Kafka at ${brokers}`, () => producer!.connect());
 
       const ns = config.namespace ? ` (namespace ${config.namespace})` : "";
@@ -227,7 +222,7 @@ export function createWarehouseConsumer(
       await heartbeat?.beat(false, "stopped").catch((error) =>
         log.warn(`Cannot write the last heartbeat to Redis: ${errorText(error)}`)
       );
-      await producer?.disconnect().catch(() => {});
+      await producer?.close();
       await admin?.disconnect().catch(() => {});
       await sql?.end({ timeout: 5 });
       redis?.disconnect();

@@ -20,11 +20,12 @@
 import { Buffer } from "node:buffer";
 import { type Names, TOPICS, type TransactionItemEvent } from "../../lib/contracts.ts";
 import type { Sql } from "../../lib/db.ts";
-import type { KafkaMessage, Producer } from "../../lib/kafka.ts";
+import type { KafkaMessage } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import { deadLetter } from "./dead_letter.ts";
 import { itemMessage, transactionItems } from "./enrich.ts";
 import { persist } from "./persist.ts";
+import type { Sender } from "./sender.ts";
 import type { BatchReport } from "./report.ts";
 import {
   type Accepted,
@@ -63,7 +64,8 @@ export interface Commit {
 
 export interface FlushDeps {
   sql: Sql;
-  producer: Producer;
+  /** Sends transaction_items and dead letters; replaces its producer after a failure. */
+  producer: Pick<Sender, "send">;
   topics: Names["topics"];
   log: Logger;
   /** Aborts retries when the consumer stops. */
