@@ -55,12 +55,11 @@ export function createSender(
   { timeoutMs = 30_000 }: { timeoutMs?: number } = {},
 ): Sender {
   let producer: Producer | undefined;
-  /** Partitions per topic name, read once: our topics never change their count. */
-  let partitions: Map<string, number> | undefined;
+  /** Partitions per topic name, read on first use: our topics never change their count. */
+  const partitions = new Map<string, number>();
 
   async function connected(): Promise<Producer> {
     if (producer) return producer;
-    partitions ??= await partitionCounts(kafka, Object.values(topics));
     // kafkajs' own retries keep the producer id and sequence (no duplicate); a few
     // seconds of them, then the pump says Kafka is down and retries with backoff.
     const fresh = createProducer(kafka, { retry: { retries: 4 } });
@@ -77,7 +76,12 @@ export function createSender(
   async function send(messages: readonly OutMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const p = await connected();
-    const batch = byTopic(messages, topics, partitions!);
+    const unknown = [...new Set(messages.map((m) => topics[m.topic]))]
+      .filter((t) => !partitions.has(t));
+    if (unknown.length > 0) {
+      for (const [t, n] of await partitionCounts(kafka, unknown)) partitions.set(t, n);
+    }
+    const batch = byTopic(messages, topics, partitions);
     const answer = await p.sendBatch({
       acks: -1,
       timeout: timeoutMs,
