@@ -2,9 +2,9 @@
  * Stage and store faults (issue 10) on the real services, each case ending
  * with `deno task verify` exact: kill -9 of produce, consume and aggregate in
  * the middle of 20,000 events, each restarted; PostgreSQL connections cut
- * while produce and consume work; Redis restarted empty (a private
- * redis-server on a free port, since the shared one serves the teammates),
- * then `aggregate --rebuild`. Kafka faults are in faults_broker_test.ts.
+ * while produce and consume work, and while generate and produce start;
+ * Redis restarted empty (a private redis-server on a free port, since the
+ * shared one serves the teammates), then `aggregate --rebuild`. Kafka faults are in faults_broker_test.ts.
  */
 
 import assert from "node:assert/strict";
@@ -21,6 +21,7 @@ import {
   type LivePipeline,
   redisEvents,
   runOk,
+  sourceEvents,
   type Stage,
   startPipeline,
   startStage,
@@ -164,6 +165,95 @@ Deno.test(
     } finally {
       for (const stage of pipeline?.all() ?? []) await stage.kill();
       await keepLogs(ns.namespace, pipeline?.all() ?? []);
+      await ns.cleanup();
+    }
+  },
+);
+
+Deno.test(
+  "faults: transactions whose connections are cut do not kill the process (postgres.js #1154 contained)",
+  io,
+  async () => {
+    const ns = await createTestNamespace("flt_pgprobe");
+    const server = new URL(ns.config.serverUrls.instashop);
+    server.pathname = "/postgres";
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "tests/fixtures/pg_cut_probe.ts", server.toString()],
+        cwd: new URL("..", import.meta.url),
+        stdin: "null",
+      }).output();
+      const stdout = new TextDecoder().decode(out.stdout);
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, `the probe died:\n${stderr.slice(-2000)}`);
+      const result = JSON.parse(stdout.trim().split("\n").at(-1)!);
+      assert.ok(result.cuts > 0 && result.failed > 0, stdout);
+      assert.ok(result.committed > 0, stdout);
+      assert.equal(result.answer, 42);
+      const contained = stderr.split("\n").filter((l) => l.includes("postgres.js #1154")).length;
+      console.log(`${stdout.trim()}; ${contained} null-socket writes contained`);
+    } finally {
+      await ns.cleanup();
+    }
+  },
+);
+
+/**
+ * Cuts the namespace's sessions every `everyMs`, from the first session seen
+ * for `forMs` (a burst over a stage's start-up) or until `done` settles;
+ * resolves with how many it ended.
+ */
+async function cutBurst(
+  ns: TestNamespace,
+  done: Promise<unknown>,
+  { everyMs = 150, forMs = 3000 } = {},
+): Promise<number> {
+  let finished = false;
+  done.finally(() => finished = true);
+  let ended = 0;
+  let first: number | undefined;
+  while (!finished && (first === undefined || Date.now() - first < forMs)) {
+    const n = await cutConnections(ns.config);
+    if (n > 0) first ??= Date.now();
+    ended += n;
+    await sleep(everyMs);
+  }
+  return ended;
+}
+
+Deno.test(
+  "faults: PostgreSQL connections cut while generate and produce start (databases, migrations, base data)",
+  io,
+  async () => {
+    // A fresh namespace: generate creates the databases, applies the migrations and inserts the
+    // base data while every session of the namespace is cut every 150 ms for 3 s from the first
+    // one seen; then produce
+    // starts (migrations again, cursors, LISTEN) under the same burst. Both must retry, not exit
+    // (a server that stays unusable longer than their ~8 s of retries ends them with one line).
+    const ns = await createTestNamespace("flt_pgstart", { topics: true });
+    try {
+      const generating = runTask(
+        "generate",
+        ["--count", "3000", "--rate", "0", "--seed", "29"],
+        ns.env,
+      );
+      const cutGenerate = await cutBurst(ns, generating);
+      const generated = await generating;
+      assert.equal(generated.code, 0, `generate gave up:\n${generated.stderr.slice(-2000)}`);
+      assert.equal(await sourceEvents(ns.config), 3000, "--count stays exact under cuts");
+      const producing = runTask("produce", ["--drain"], ns.env);
+      const cutProduce = await cutBurst(ns, producing);
+      const produced = await producing;
+      assert.equal(produced.code, 0, `produce gave up:\n${produced.stderr.slice(-2000)}`);
+      assert.ok(cutGenerate > 0 && cutProduce > 0, `cuts ended ${cutGenerate}, ${cutProduce}`);
+      for (const task of ["consume", "aggregate"]) await runOk(task, ["--drain"], ns.env);
+      const retries = (generated.stderr + produced.stderr).split("\n")
+        .filter((l) => /attempt \d|unreachable/.test(l)).length;
+      console.log(
+        `cuts ended ${cutGenerate} sessions while generate ran, ${cutProduce} while produce ran; ` +
+          `${retries} retry lines; ${await verifyExact(ns.env)}`,
+      );
+    } finally {
       await ns.cleanup();
     }
   },

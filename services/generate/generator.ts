@@ -123,6 +123,12 @@ export function createGenerator(deps: GeneratorDeps, options: GeneratorOptions):
       signal,
       sleep,
       retryIf: retryable,
+    }).catch((error) => {
+      if (!retryable(error)) throw error;
+      throw new ServiceError(
+        `Cannot prepare the shop in PostgreSQL after ${attempts} attempts: ` +
+          `${(error as Error).message}`,
+      );
     });
     const c = state.counts;
     if (state.inserted.products + state.inserted.customers + state.inserted.buyers > 0) {
