@@ -20,7 +20,6 @@ import {
 import { pageSql, TRANSACTIONS } from "../services/produce/queries.ts";
 import { createSaver } from "../services/produce/saver.ts";
 import { parseSince } from "../services/produce/cli.ts";
-import { unacknowledged } from "../services/produce/sender.ts";
 import { createTestNamespace, runTask, spawnTask, type TestNamespace } from "./_support.ts";
 
 const io = { sanitizeResources: false, sanitizeOps: false };
@@ -109,26 +108,6 @@ Deno.test("produce: cursors order by (txid, id); the page query is gated", () =>
   assert.match(sql, /order by t\.txid, t\.id/);
   assert.equal(parseSince("2026-01-31T12:00:00Z")?.toISOString(), "2026-01-31T12:00:00.000Z");
   assert.throws(() => parseSince("yesterday"), /--replay-since/);
-});
-
-Deno.test("produce: a batch whose answer leaves out a partition it was sent to is not acknowledged", () => {
-  // kafkajs#1303: partition 3 moved to broker B, which had already answered for 1 and 2.
-  const batch = new Map([["t", { partitions: new Set([1, 2, 3]) }], ["u", {
-    partitions: new Set([0]),
-  }]]);
-  const answer = (parts: [string, number, number][]) =>
-    parts.map(([topicName, partition, errorCode]) => ({ topicName, partition, errorCode }));
-  assert.deepEqual(unacknowledged(batch, answer([["t", 1, 0], ["t", 2, 0], ["u", 0, 0]])), [
-    "t[3]",
-  ]);
-  assert.deepEqual(unacknowledged(batch, answer([["t", 1, 0], ["t", 2, 0], ["t", 3, 6]])), [
-    "t[3]",
-    "u[0]",
-  ]);
-  assert.deepEqual(
-    unacknowledged(batch, answer([["t", 3, 0], ["t", 1, 0], ["u", 0, 0], ["t", 2, 0]])),
-    [],
-  );
 });
 
 // ------------------------------------------------------------- real services

@@ -171,7 +171,7 @@ export function createFlush(deps: FlushDeps): {
       for (const messages of bySize(items.map(itemMessage))) {
         await step(
           "send transaction_items",
-          () => producer.send({ topic: topics.transactionItems, acks: -1, messages }),
+          () => producer.send([{ topic: topics.transactionItems, messages }]),
         );
       }
       await step("clear the transaction_items outbox", () => clearOutbox(sql, owed));
@@ -210,7 +210,7 @@ export function createFlush(deps: FlushDeps): {
     for (const messages of bySize(letters)) {
       await step(
         "send dead letters",
-        () => producer.send({ topic: topics.deadLetters, acks: -1, messages }),
+        () => producer.send([{ topic: topics.deadLetters, messages }]),
       );
     }
     const counts: Record<string, number> = {};
