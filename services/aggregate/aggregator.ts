@@ -11,7 +11,8 @@
 import { ServiceError } from "../../lib/cli.ts";
 import { type Config, redact } from "../../lib/config.ts";
 import { names, TOPICS } from "../../lib/contracts.ts";
-import { createKafka, createProducer, ensureTopics } from "../../lib/kafka.ts";
+import { createKafka, ensureTopics } from "../../lib/kafka.ts";
+import { createKafkaSender } from "../../lib/kafka_sender.ts";
 import type { Logger } from "../../lib/log.ts";
 import { createRedis } from "../../lib/redis.ts";
 import { sleep } from "../../lib/retry.ts";
@@ -106,7 +107,7 @@ export function createAggregator(
     // kafkajs logs every retry; the loop below reports outages in one line each instead.
     const kafka = createKafka(config, { clientId: "instashop-aggregate", level: "nothing" });
     const io = createKafkaIo({ kafka, n, group, log, signal: stop.signal, attempts });
-    const producer = createProducer(kafka);
+    const producer = createKafkaSender(kafka);
     const script = createMetricsScript(redis, n, {
       windowMs,
       allowedLatenessMs,
@@ -226,7 +227,7 @@ export function createAggregator(
           log.warn(`Cannot write the last heartbeat: ${(error as Error).message}`)
         );
       }
-      await producer.disconnect().catch(() => {});
+      await producer.close();
       await io.admin.disconnect().catch(() => {});
       redis.disconnect();
     }

@@ -8,7 +8,8 @@
  * @module
  */
 
-import type { Message, Producer } from "../../lib/kafka.ts";
+import type { Message } from "../../lib/kafka.ts";
+import type { KafkaSender } from "../../lib/kafka_sender.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sleep } from "../../lib/retry.ts";
 import { deadLetter, deadLetterCount, type Refused } from "./dead_letter.ts";
@@ -47,7 +48,8 @@ export interface FlushReport {
 
 export interface FlushDeps {
   script: MetricsScript;
-  producer: Producer;
+  /** Dead letters: the shared acknowledged sender (a new producer after a failure). */
+  producer: KafkaSender;
   deadLetterTopic: string;
   instance: string;
   tracker: WatermarkTracker;
@@ -102,7 +104,7 @@ export function createFlush(deps: FlushDeps): (parts: Part[]) => Promise<FlushRe
       await attempt(
         "send dead letters to Kafka",
         keepAlive,
-        () => producer.send({ topic: deps.deadLetterTopic, acks: -1, messages: messagesOut }),
+        () => producer.send([{ topic: deps.deadLetterTopic, messages: messagesOut }]),
       );
     }
 
