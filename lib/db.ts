@@ -90,12 +90,24 @@ let guarded = false;
  * it times out). So this recognises those errors and nothing else, keeps the
  * process alive, and moves every pool that saw a connection close to a fresh
  * one; the old pool is ended after 5 s, which rejects what hung on it
- * (CONNECTION_DESTROYED), and the callers retry as after any cut.
+ * (CONNECTION_DESTROYED), and the callers retry as after any cut. It also keeps
+ * alive a process whose new connection was cut while postgres.js read the
+ * array types ({@link isCutTypeFetch}).
  */
 export function guardNullSocketWrites(): void {
   if (guarded) return;
   guarded = true;
   const onFault = (error: unknown, event: Event) => {
+    if (isCutTypeFetch(error)) {
+      // Nothing to repair: the connection reconnects and fetches the types again.
+      event.preventDefault();
+      createLogger().warn(
+        `PostgreSQL connection cut while postgres.js read the array types: ${
+          (error as Error).message
+        }; it reconnects`,
+      );
+      return;
+    }
     if (!isCutWrite(error)) return;
     event.preventDefault();
     const hit = [...pools].filter((p) => p.closes > 0);
@@ -112,6 +124,18 @@ export function guardNullSocketWrites(): void {
   };
   globalThis.addEventListener("error", (event) => onFault(event.error, event));
   globalThis.addEventListener("unhandledrejection", (event) => onFault(event.reason, event));
+}
+
+/**
+ * postgres.js reads the server's array types on each new connection
+ * (`fetchArrayTypes`) without handling a failure of that query: a cut at that
+ * moment is an unhandled rejection. Recognised by the query text and a
+ * connection-level error code.
+ */
+export function isCutTypeFetch(error: unknown): boolean {
+  const query = (error as { query?: unknown } | null)?.query;
+  return error instanceof Error && typeof query === "string" &&
+    /from pg_catalog\.pg_type a[\s\S]*a\.typcategory = 'A'/.test(query) && isConnectionError(error);
 }
 
 /** An error thrown by postgres.js' deferred socket write on a cut connection, and only that. */

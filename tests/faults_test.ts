@@ -198,6 +198,12 @@ Deno.test(
   },
 );
 
+/** A task's stderr from its first error line on (the retry lines before it are noise). */
+function fromError(stderr: string): string {
+  const at = stderr.search(/^(error|Uncaught|.*❌)/m);
+  return stderr.slice(Math.max(0, at), Math.max(0, at) + 4000);
+}
+
 /**
  * Cuts the namespace's sessions every `everyMs`, from the first session seen
  * for `forMs` (a burst over a stage's start-up) or until `done` settles;
@@ -239,12 +245,12 @@ Deno.test(
       );
       const cutGenerate = await cutBurst(ns, generating);
       const generated = await generating;
-      assert.equal(generated.code, 0, `generate gave up:\n${generated.stderr.slice(-2000)}`);
+      assert.equal(generated.code, 0, `generate gave up:\n${fromError(generated.stderr)}`);
       assert.equal(await sourceEvents(ns.config), 3000, "--count stays exact under cuts");
       const producing = runTask("produce", ["--drain"], ns.env);
       const cutProduce = await cutBurst(ns, producing);
       const produced = await producing;
-      assert.equal(produced.code, 0, `produce gave up:\n${produced.stderr.slice(-2000)}`);
+      assert.equal(produced.code, 0, `produce gave up:\n${fromError(produced.stderr)}`);
       assert.ok(cutGenerate > 0 && cutProduce > 0, `cuts ended ${cutGenerate}, ${cutProduce}`);
       for (const task of ["consume", "aggregate"]) await runOk(task, ["--drain"], ns.env);
       const retries = (generated.stderr + produced.stderr).split("\n")

@@ -1,0 +1,59 @@
+/**
+ * The recognisers of lib/db.ts' guard against postgres.js' uncatchable
+ * errors on a cut connection: they must match those errors and nothing else,
+ * so that no other uncaught error is ever swallowed.
+ */
+
+import assert from "node:assert/strict";
+import { isConnectionError, isCutTypeFetch, isCutWrite } from "../lib/db.ts";
+
+const FRAME = "    at Immediate.nextWrite (file:///root/.cache/deno/npm/registry.npmjs.org/" +
+  "postgres/3.4.9/src/connection.js:255:22)";
+
+function withStack<T extends Error>(error: T, frame: string): T {
+  error.stack = `${error.name}: ${error.message}\n${frame}\n    at runImmediates (ext:core)`;
+  return error;
+}
+
+Deno.test("db guard: the null-socket TypeError from postgres.js' nextWrite, and only it", () => {
+  const message = "Cannot read properties of null (reading 'write')";
+  assert.ok(isCutWrite(withStack(new TypeError(message), FRAME)));
+  const epipe = withStack(new Error("This socket has been ended by the other party"), FRAME);
+  assert.ok(isCutWrite(Object.assign(epipe, { code: "EPIPE" })));
+  // The same message from our own code, another message from postgres.js, not an Error.
+  assert.ok(
+    !isCutWrite(withStack(new TypeError(message), "    at flush (file:///x/flush.ts:1:1)")),
+  );
+  assert.ok(!isCutWrite(withStack(new TypeError("x is not a function"), FRAME)));
+  assert.ok(!isCutWrite(withStack(new RangeError(message), FRAME)));
+  assert.ok(!isCutWrite(message));
+});
+
+Deno.test("db guard: a cut array-type fetch is recognised by its query and a connection code", () => {
+  const query = `
+      select b.oid, b.typarray
+      from pg_catalog.pg_type a
+      left join pg_catalog.pg_type b on b.oid = a.typelem
+      where a.typcategory = 'A'`;
+  const cut = Object.assign(new Error("terminating connection due to administrator command"), {
+    code: "57P01",
+    query,
+  });
+  assert.ok(isCutTypeFetch(cut));
+  assert.ok(!isCutTypeFetch({ ...cut }), "not an Error");
+  assert.ok(!isCutTypeFetch(Object.assign(new Error("syntax"), { code: "42601", query })));
+  assert.ok(
+    !isCutTypeFetch(Object.assign(new Error("cut"), { code: "57P01", query: "select 1" })),
+  );
+});
+
+Deno.test("db: connection errors are told from statement errors", () => {
+  for (
+    const code of ["57P01", "08006", "53300", "CONNECTION_CLOSED", "CONNECT_TIMEOUT", "ECONNRESET"]
+  ) {
+    assert.ok(isConnectionError({ code }), code);
+  }
+  for (const code of ["23505", "42P01", "22P02", undefined, "ERR_X"]) {
+    assert.ok(!isConnectionError({ code }), String(code));
+  }
+});
