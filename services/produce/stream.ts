@@ -12,6 +12,7 @@
  */
 
 import { ServiceError } from "../../lib/cli.ts";
+import { isConnectionError } from "../../lib/db.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sleep } from "../../lib/retry.ts";
 import { compareCursor, type Cursor, formatCursor, START } from "./cursor.ts";
@@ -312,12 +313,4 @@ async function pg<T>(fn: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw isConnectionError(error) ? new Fault("postgres", error) : error;
   }
-}
-
-/** Connection-level failures (retry) as opposed to SQL errors (a bug: stop). */
-export function isConnectionError(error: unknown): boolean {
-  const code = String((error as { code?: unknown })?.code ?? "");
-  return /^(08|57|53)/.test(code) || code.startsWith("CONNECT") || code.startsWith("E") ||
-    code === "CONNECTION_CLOSED" || code === "CONNECTION_ENDED" ||
-    code === "CONNECTION_DESTROYED";
 }
