@@ -47,6 +47,8 @@ export function connect(
         max,
         onnotice: () => {},
         onclose: () => void pool.closes++,
+        // A local server answers in milliseconds; a connect that hangs is a half-closed socket.
+        connect_timeout: 10,
         types: { bigint: postgres.BigInt },
         // `settings`: session GUCs sent at connect (e.g. the producer turns JIT off).
         connection: { application_name: "instashop-pipeline", TimeZone: "UTC", ...settings },
@@ -59,11 +61,13 @@ export function connect(
     return pool.current.end(options);
   };
   // An arrow target has no `prototype`, so the proxy keeps no invariant of its own.
-  return new Proxy((() => {}) as unknown as Sql, {
+  const handle = new Proxy((() => {}) as unknown as Sql, {
     apply: (_target, self, args) => Reflect.apply(pool.current, self, args),
     get: (_target, key) => key === "end" ? end : Reflect.get(pool.current, key),
     has: (_target, key) => Reflect.has(pool.current, key),
   });
+  handles.set(handle, pool);
+  return handle;
 }
 
 interface Pool {
@@ -75,7 +79,35 @@ interface Pool {
 }
 
 const pools = new Set<Pool>();
+const handles = new WeakMap<object, Pool>();
 let guarded = false;
+
+/** Moves `pool` to a fresh postgres.js pool; the old one ends after 5 s (what hung on it rejects). */
+function swap(pool: Pool): void {
+  const old = pool.current;
+  pool.current = pool.open();
+  pool.closes = 0;
+  old.end({ timeout: 5 }).catch(() => {});
+}
+
+/**
+ * Moves the handle `sql` (from {@link connect}) to a fresh pool. For a caller
+ * whose retry after a connection failure failed again the same way: a
+ * postgres.js connection left half closed by a cut can time out on every
+ * later query (CONNECT_TIMEOUT) without the process-level error that
+ * {@link guardNullSocketWrites} repairs.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, renewPool } from "./db.ts";
+ * const sql = connect("postgres://postgres@127.0.0.1:5432/dwh_db");
+ * renewPool(sql);
+ * ```
+ */
+export function renewPool(sql: Sql): void {
+  const pool = handles.get(sql);
+  if (pool && pools.has(pool)) swap(pool);
+}
 
 /**
  * postgres.js 3.4.9 writes to a connection's socket after the server cut it
@@ -111,12 +143,7 @@ export function guardNullSocketWrites(): void {
     if (!isCutWrite(error)) return;
     event.preventDefault();
     const hit = [...pools].filter((p) => p.closes > 0);
-    for (const pool of hit.length > 0 ? hit : [...pools]) {
-      const old = pool.current;
-      pool.current = pool.open();
-      pool.closes = 0;
-      old.end({ timeout: 5 }).catch(() => {});
-    }
+    for (const pool of hit.length > 0 ? hit : [...pools]) swap(pool);
     createLogger().warn(
       `PostgreSQL connection cut under a write (postgres.js #1154: ${(error as Error).message}); ` +
         `opened a fresh pool for ${hit.map((p) => p.name).join(", ") || "every database"}`,

@@ -13,6 +13,7 @@ import { createKafka, topicMessageCount } from "../lib/kafka.ts";
 import { createRedis } from "../lib/redis.ts";
 import { sleep } from "../lib/retry.ts";
 import { sendSignal } from "../lib/signal.ts";
+import { denoExecutable, taskArgv } from "../lib/tasks.ts";
 import {
   assertRunning,
   caughtUp,
@@ -209,8 +210,13 @@ Deno.test(
     const server = new URL(ns.config.serverUrls.instashop);
     server.pathname = "/postgres";
     try {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "tests/fixtures/pg_cut_probe.ts", server.toString()],
+      // consume's own `deno run` flags, with the probe in place of its entry.
+      const out = await new Deno.Command(denoExecutable(), {
+        args: [
+          ...taskArgv("consume").slice(0, -1),
+          "tests/fixtures/pg_cut_probe.ts",
+          server.toString(),
+        ],
         cwd: new URL("..", import.meta.url),
         stdin: "null",
       }).output();

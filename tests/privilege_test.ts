@@ -85,8 +85,10 @@ Deno.test(
   io,
   async () => {
     const probe = "tests/fixtures/privilege_probe.ts";
-    // In the project root: no task may write there (the stack only below ./.stack and /tmp).
-    const target = new URL(".privilege-probe-target", ROOT).pathname;
+    // A file no task may write (the stack writes only ./.stack, its jar cache and the temp
+    // folders), and the only one the test task may: not the project root, which may itself lie
+    // below /tmp (CI clones there).
+    const target = `${Deno.env.get("HOME")}/.instashop-privilege-probe`;
     await Deno.remove(target).catch(() => {});
     const redisPort = new URL(Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379").port || "6379";
     try {

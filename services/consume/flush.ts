@@ -19,7 +19,7 @@
 
 import { Buffer } from "node:buffer";
 import { type Names, TOPICS, type TransactionItemEvent } from "../../lib/contracts.ts";
-import type { Sql } from "../../lib/db.ts";
+import { renewPool, type Sql } from "../../lib/db.ts";
 import type { KafkaMessage } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import { deadLetter } from "./dead_letter.ts";
@@ -110,8 +110,20 @@ export function createFlush(deps: FlushDeps): {
 
   function stepper(parts: readonly Part[]) {
     const onWait = () => Promise.allSettled(parts.map((p) => p.heartbeat()));
-    return <T>(what: string, fn: () => Promise<T>) =>
-      persist(fn, { what, log, signal, attempts, onWait });
+    return <T>(what: string, fn: () => Promise<T>) => {
+      let cuts = 0;
+      // A pool whose connection hangs after a cut (CONNECT_TIMEOUT), or that fails twice
+      // in a row, is replaced; otherwise every retry would wait on the same dead socket.
+      const attempt = () =>
+        fn().catch((error) => {
+          const code = String((error as { code?: unknown })?.code ?? "");
+          if (code === "CONNECT_TIMEOUT" || (code.startsWith("CONNECTION_") && ++cuts >= 2)) {
+            renewPool(sql);
+          }
+          throw error;
+        });
+      return persist(attempt, { what, log, signal, attempts, onWait });
+    };
   }
 
   async function prepare(parts: readonly Part[]): Promise<Prepared> {
