@@ -388,22 +388,11 @@ Deno.test(
     const n = names(ns.namespace);
     const redis = createRedis(ns.config);
     const port = 20000 + Math.floor(Math.random() * 20000);
-    // As a user types it, in its own process group so that a Ctrl-C can be sent to the
-    // group as a terminal does (deno task and main.ts both receive it).
-    const child = new Deno.Command(denoExecutable(), {
-      args: ["task", "--quiet", "start", "--rate", "100"],
-      cwd: ROOT,
-      env: { ...ns.env, PORT: String(port) },
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      detached: true,
-    }).spawn();
-    const out: string[] = [];
-    const pipes = Promise.all([
-      forEachLine(child.stdout, (l) => out.push(l)),
-      forEachLine(child.stderr, (l) => out.push(l)),
+    // In its own process group so that a Ctrl-C can be sent to the group as a terminal
+    // does (deno task and main.ts both receive it).
+    const { child, lines: out, pipes } = spawnStart({ ...ns.env, PORT: String(port) }, [
+      "--rate",
+      "100",
     ]);
     const stagePids = () =>
       out.flatMap((l) => [...l.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1])));
