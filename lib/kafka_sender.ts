@@ -29,7 +29,10 @@
 
 import { createProducer, type Kafka, keyPartition, type Message, type Producer } from "./kafka.ts";
 
-/** One topic's messages; a message without a partition gets its key's (or the next, if keyless). */
+/**
+ * One topic's messages; a message without a partition is given its key's (or
+ * the next, if keyless), set on the message itself.
+ */
 export interface TopicMessages {
   topic: string;
   messages: Message[];
@@ -99,20 +102,20 @@ export function createKafkaSender(
     return run;
   }
 
-  async function place(batch: readonly TopicMessages[]): Promise<TopicMessages[]> {
+  /**
+   * Sets each message's partition in place: the messages are built for this
+   * send, and a copy per message would be a second allocation on the hot path.
+   * A re-send of the same objects keeps the partitions they got.
+   */
+  async function place(batch: readonly TopicMessages[]): Promise<void> {
     const unknown = [...new Set(batch.map((b) => b.topic))].filter((t) => !partitions.has(t));
     if (unknown.length > 0) {
       for (const [t, n] of await partitionsOf(unknown)) partitions.set(t, n);
     }
-    return batch.map(({ topic, messages }) => {
+    for (const { topic, messages } of batch) {
       const count = partitions.get(topic)!;
-      return {
-        topic,
-        messages: messages.map((m) =>
-          m.partition !== undefined ? m : { ...m, partition: partitionOf(m.key, count) }
-        ),
-      };
-    });
+      for (const m of messages) m.partition ??= partitionOf(m.key, count);
+    }
   }
 
   function partitionOf(key: Message["key"], count: number): number {
@@ -125,9 +128,9 @@ export function createKafkaSender(
     if (nonEmpty.length === 0) return;
     const p = await connected();
     try {
-      const placed = await place(nonEmpty);
-      const answer = await p.sendBatch({ acks: -1, timeout: timeoutMs, topicMessages: placed });
-      const missing = unacknowledged(placed, answer);
+      await place(nonEmpty);
+      const answer = await p.sendBatch({ acks: -1, timeout: timeoutMs, topicMessages: nonEmpty });
+      const missing = unacknowledged(nonEmpty, answer);
       if (missing.length > 0) {
         throw new UnacknowledgedError(
           `Cannot count the batch as written as Kafka's answer leaves out ${missing.length} ` +

@@ -11,7 +11,7 @@
  * kafkajs' record encoding was 19% of the process's CPU, most of it there.
  * These replacements write the same bytes straight into the encoder's own
  * buffer, and take plain numbers (what the producer passes) without `Long`;
- * anything else goes to the original code. `tests/kafkajs_encoder_test.ts`
+ * anything else goes to the original code. `tests/kafkajs_fast_test.ts`
  * compares them byte for byte with the originals.
  *
  * Imported for its effect by ./kafka.ts, before any producer exists.
