@@ -140,7 +140,11 @@ Deno.test(
         /Fault injection/,
         () => redisEvents(ns.config),
       );
-      assert.ok(stored2 < events && counted2 < events, `${stored2}, ${counted2}`);
+      // consume's first fetch after a restart may take every event left (up to 4 MiB per
+      // partition), so its held write may complete the warehouse: what matters is that it
+      // wrote past the first kill and was killed before committing its offsets.
+      assert.ok(stored2 > stored, `the held consume wrote nothing new: ${stored2} <= ${stored}`);
+      assert.ok(counted2 < events, `Redis held all ${counted2} events at the second kill`);
 
       await runOk("consume", ["--drain"], ns.env);
       await runOk("aggregate", ["--drain"], ns.env);
