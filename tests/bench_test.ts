@@ -14,6 +14,7 @@ import {
 import { freshnessByCount } from "../services/bench/freshness.ts";
 import { copyLine } from "../services/bench/copy_anchor.ts";
 import { statCpuSeconds, statusFieldMb } from "../services/bench/rss.ts";
+import { busySeconds } from "../services/bench/pg_cpu.ts";
 import { sampleMessages } from "../services/bench/payload.ts";
 import { validateEvent } from "../lib/schemas.ts";
 import { buildReport, type Measurements, REQUIRED_PATHS } from "../services/bench/report.ts";
@@ -70,6 +71,11 @@ Deno.test("COPY text rows escape tabs, newlines and backslashes", () => {
   assert.equal(copyLine(["a\tb", 1, null, 'x\\"y\n']), 'a\\tb\t1\t\\N\tx\\\\"y\\n\n');
 });
 
+Deno.test("the machine's busy CPU is all of /proc/stat's first line but idle and iowait", () => {
+  assert.equal(busySeconds("cpu  100 0 50 900 10 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8"), 1.5);
+  assert.equal(busySeconds("intr 1 2 3"), undefined);
+});
+
 Deno.test("peak RSS is read from /proc status text", () => {
   assert.equal(statusFieldMb("Name:\tdeno\nVmHWM:\t  204800 kB\nVmRSS:\t 1024 kB\n", "VmHWM"), 200);
   assert.equal(statusFieldMb("Name:\tdeno\n", "VmHWM"), undefined);
@@ -103,7 +109,12 @@ Deno.test("the report has the issue's JSON shape and renders", () => {
     produce: { ...run, messages: 1100 },
     consume: { ...run, rows: 1000, messages: 1100 },
     aggregate: { ...run, messages: 2500 },
-    endToEnd: { events: 1000, ms: 500 },
+    endToEnd: {
+      events: 1000,
+      ms: 500,
+      cpuSeconds: { produce: 0.05, kafka: 0.02 },
+      machineCpuSeconds: 0.09,
+    },
     steady: {
       targetRate: 200,
       seconds: 5,
@@ -137,6 +148,8 @@ Deno.test("the report has the issue's JSON shape and renders", () => {
   assert.equal(report.stages.consume.ratio_vs_copy, 0.1);
   assert.equal(report.stages.produce.ratio_vs_kafka_perf, null);
   assert.equal(report.end_to_end.events_per_s, 2000);
+  assert.deepEqual(report.end_to_end.cpu_us_per_event, { produce: 50, kafka: 20, total: 70 });
+  assert.equal(report.end_to_end.machine_cpu_us_per_event, 90);
   assert.equal(report.freshness_ms.p99, 30);
   assert.match(renderReport(report), /end to end/);
 });

@@ -1,9 +1,10 @@
 /**
- * CPU spent by PostgreSQL on behalf of the bench namespace: the server
- * processes whose title names one of the namespace's databases
- * (`postgres: ... <ns>_dwh_db ...`), found with `ps` and read from
- * `/proc/<pid>/stat` while a stage runs. A connection that closes between two
- * samples loses at most one interval, so the figure is a floor.
+ * CPU spent by other processes while a stage runs: PostgreSQL on behalf of the
+ * bench namespace (the server processes whose title names one of its
+ * databases, `postgres: ... <ns>_dwh_db ...`), the Kafka broker, Redis, and
+ * the whole machine. Processes are found with `ps` and read from
+ * `/proc/<pid>/stat`; a process that ends between two samples loses at most
+ * one interval, so those figures are floors.
  *
  * @module
  */
@@ -24,14 +25,27 @@ async function run(args: string[]): Promise<string> {
 }
 
 /** Starts sampling; `stop()` returns the CPU seconds the namespace's backends used meanwhile. */
-export function watchPostgresCpu(namespace: string, everyMs = 200) {
+export function watchPostgresCpu(namespace: string, everyMs = 200): CpuWatch {
+  return watchProcessesCpu((l) => l.includes("postgres:") && l.includes(` ${namespace}_`), everyMs);
+}
+
+/** A running CPU measurement; `stop()` returns the CPU seconds used since it started. */
+export interface CpuWatch {
+  stop(): Promise<number>;
+}
+
+/**
+ * Samples every process whose `ps -eo pid=,args=` line passes `matches`
+ * (the Kafka broker: `kafka.Kafka`; Redis: `redis-server`).
+ */
+export function watchProcessesCpu(matches: (psLine: string) => boolean, everyMs = 200): CpuWatch {
   // Backends present at the start count from their CPU then; later ones from zero.
   const baseline = new Map<number, number>();
   const last = new Map<number, number>();
   const sample = async (isFirst: boolean) => {
     const ps = await run(["ps", "-eo", "pid=,args="]);
     const pids = ps.split("\n")
-      .filter((l) => l.includes("postgres:") && l.includes(` ${namespace}_`))
+      .filter(matches)
       .map((l) => Number(l.trim().split(/\s+/)[0]))
       .filter((pid) => pid > 0);
     if (pids.length === 0) return;
@@ -59,6 +73,38 @@ export function watchPostgresCpu(namespace: string, everyMs = 200) {
       let total = 0;
       for (const [pid, cpu] of last) total += cpu - (baseline.get(pid) ?? 0);
       return total;
+    },
+  };
+}
+
+/**
+ * Busy CPU seconds of the whole machine (every core, every process, the
+ * bench's own included), from the first line of `/proc/stat`: all time but
+ * idle and iowait.
+ *
+ * @example
+ * ```ts
+ * import { busySeconds } from "./pg_cpu.ts";
+ * busySeconds("cpu  100 0 50 900 10 0 0 0 0 0"); // 1.5
+ * ```
+ */
+export function busySeconds(procStat: string, ticksPerSecond = 100): number | undefined {
+  const fields = procStat.split("\n")[0]!.trim().split(/\s+/);
+  if (fields[0] !== "cpu") return undefined;
+  const ticks = fields.slice(1, 9).map(Number);
+  if (ticks.length < 5 || ticks.some((t) => !Number.isFinite(t))) return undefined;
+  const all = ticks.reduce((a, b) => a + b, 0);
+  return (all - ticks[3]! - ticks[4]!) / ticksPerSecond;
+}
+
+/** Starts measuring the machine's busy CPU; 0 when `/proc/stat` cannot be read. */
+export function watchMachineCpu(): CpuWatch {
+  const read = async () => busySeconds(await run(["cat", "/proc/stat"]));
+  const first = read();
+  return {
+    async stop() {
+      const [a, b] = [await first, await read()];
+      return a === undefined || b === undefined ? 0 : b - a;
     },
   };
 }

@@ -43,7 +43,13 @@ export interface Measurements {
   /** `messages`: transactions + user_behavior + transaction_items read. */
   aggregate: StageRun & { messages: number };
   /** `cpuSeconds`: by stage process and `postgres`, during the phase. */
-  endToEnd: { events: number; ms: number; cpuSeconds?: Record<string, number> };
+  endToEnd: {
+    events: number;
+    ms: number;
+    cpuSeconds?: Record<string, number>;
+    /** Busy CPU of the whole machine during the phase, the bench included. */
+    machineCpuSeconds?: number;
+  };
   steady?: {
     targetRate: number;
     seconds: number;
@@ -131,6 +137,8 @@ export interface BenchReport {
     seconds: number;
     /** CPU per event by process while the chain ran, in microseconds (2 cores = 2 s/s). */
     cpu_us_per_event: Record<string, number> | null;
+    /** The whole machine's busy CPU per event (every process), microseconds. */
+    machine_cpu_us_per_event: number | null;
   };
   freshness_ms: FreshnessReport;
   freshness_sse_ms: FreshnessReport | null;
@@ -223,6 +231,9 @@ export function buildReport(m: Measurements): BenchReport {
     seconds: round(m.endToEnd.ms / 1000, 2) ?? 0,
     cpu_us_per_event: m.endToEnd.cpuSeconds
       ? cpuPerEvent(m.endToEnd.cpuSeconds, m.endToEnd.events)
+      : null,
+    machine_cpu_us_per_event: m.endToEnd.machineCpuSeconds
+      ? round((m.endToEnd.machineCpuSeconds * 1e6) / m.endToEnd.events) ?? null
       : null,
   };
   const fresh = m.steady ? freshness(m.steady.redis) : EMPTY_FRESHNESS;

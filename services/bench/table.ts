@@ -98,7 +98,9 @@ export function renderReport(r: BenchReport): string {
     out.push(
       `end to end, CPU µs per event: ${
         Object.entries(r.end_to_end.cpu_us_per_event).map(([k, v]) => `${k} ${fmt(v)}`).join(", ")
-      } (Kafka's broker not included; the machine has ${r.machine.nproc} cores)`,
+      }; the whole machine ${
+        fmt(r.end_to_end.machine_cpu_us_per_event)
+      } (every process; ${r.machine.nproc} cores give ${fmt(r.machine.nproc * 1e6)} µs per second)`,
     );
   }
   if (r.steady) {
