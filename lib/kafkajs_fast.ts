@@ -21,6 +21,8 @@
 
 import { createRequire } from "node:module";
 import Encoder from "kafkajs/src/protocol/encoder.js";
+// The Produce request written in one buffer of its exact size (same bytes).
+import "./kafkajs_produce.ts";
 
 /** The encoder's fields and methods these replacements use. */
 interface EncoderLike {
