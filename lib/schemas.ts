@@ -43,6 +43,18 @@ export function decodeEvent(
   topic: TopicKey,
   bytes: Uint8Array | null | undefined,
 ): Decoded<PipelineEvent> {
+  const text = decodeText(bytes);
+  return typeof text === "string" ? parseEvent(topic, text) : text;
+}
+
+/**
+ * The first half of {@link decodeEvent}: the message's bytes as text, or why
+ * not (empty, too large, not UTF-8). A caller that keeps the text (the
+ * warehouse stores it as the payload) decodes the bytes once this way.
+ */
+export function decodeText(
+  bytes: Uint8Array | null | undefined,
+): string | { ok: false; reason: string } {
   if (!bytes || bytes.byteLength === 0) return { ok: false, reason: "empty message" };
   if (bytes.byteLength > MAX_EVENT_BYTES) {
     return {
@@ -50,13 +62,17 @@ export function decodeEvent(
       reason: `too large: ${bytes.byteLength} bytes, limit ${MAX_EVENT_BYTES}`,
     };
   }
-  let text: string;
   try {
-    text = utf8.decode(bytes);
+    const text = utf8.decode(bytes);
     if (text.includes("\uFFFD")) strictUtf8.decode(bytes);
+    return text;
   } catch {
     return { ok: false, reason: "not valid UTF-8" };
   }
+}
+
+/** The second half of {@link decodeEvent}: JSON text to a validated event of `topic`. */
+export function parseEvent(topic: TopicKey, text: string): Decoded<PipelineEvent> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -87,9 +103,10 @@ export function validateEvent(topic: TopicKey, json: unknown): Decoded<PipelineE
   }
 }
 
-function record(value: unknown, where: string): Record<string, unknown> {
+/** `where` is a name, or the index of an item (named only when it fails). */
+function record(value: unknown, where: string | number): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new Invalid(`${where} must be an object`);
+    throw new Invalid(`${typeof where === "number" ? `items[${where}]` : where} must be an object`);
   }
   return value as Record<string, unknown>;
 }
@@ -142,8 +159,9 @@ function checkTransaction(json: unknown): TransactionEvent {
     throw new Invalid("items must be a non-empty array");
   }
   let sum = 0;
-  for (const [i, raw] of o.items.entries()) {
-    const item = record(raw, `items[${i}]`);
+  const items: unknown[] = o.items;
+  for (let i = 0; i < items.length; i++) {
+    const item = record(items[i], i);
     int(item, "detail_id", 1);
     int(item, "product_id", 1);
     str(item, "product_name");
