@@ -1,7 +1,8 @@
 /**
  * Hot spots of kafkajs 2.2.4, replaced by code with the same output: the
  * producer's varint writes and its grouping of a send's messages by
- * partition, and the consumer's decoding of a record's offset and timestamp.
+ * partition, and the consumer's decoding of a record's offset and timestamp
+ * and its batch's offset filter.
  *
  * kafkajs 2.2.4 writes every varint of every record (length, offset delta,
  * key and value lengths) by building an array, `Buffer.from(array)` and a
@@ -214,6 +215,23 @@ export function decodeRecord(decoder: DecoderLike, batchContext: BatchContext = 
   const key = decoder.readVarIntBytes();
   const value = decoder.readVarIntBytes();
   const headers: Record<string, unknown> = {};
+  // No headers (a varint 0, what our producers write): no array to read them into.
+  if (decoder.buffer[decoder.offset] === 0) decoder.offset++;
+  else readHeaders(decoder, headers);
+  return {
+    magicByte,
+    attributes,
+    timestamp,
+    offset,
+    key,
+    value,
+    headers,
+    isControlRecord: isControlBatch,
+    batchContext,
+  };
+}
+
+function readHeaders(decoder: DecoderLike, headers: Record<string, unknown>) {
   for (const header of decoder.readVarIntArray(headerDecoder)) {
     const seen = headers[header.key];
     // defineProperty: a key like "__proto__" becomes an own property, as in kafkajs' spread.
@@ -228,17 +246,66 @@ export function decodeRecord(decoder: DecoderLike, batchContext: BatchContext = 
       configurable: true,
     });
   }
-  return {
-    magicByte,
-    attributes,
-    timestamp,
-    offset,
-    key,
-    value,
-    headers,
-    isControlRecord: isControlBatch,
-    batchContext,
-  };
 }
 
 recordModule.exports = decodeRecord;
+
+interface FetchedMessage {
+  offset: string;
+  isControlRecord?: boolean;
+}
+
+interface PartitionData {
+  partition: number;
+  highWatermark: string;
+  abortedTransactions?: unknown[];
+  messages: FetchedMessage[];
+}
+
+type BatchClass = new (topic: string, fetchedOffset: string, data: PartitionData) => object;
+
+const batchPath = require.resolve("kafkajs/src/consumer/batch.js");
+require(batchPath);
+const batchModule = require.cache[batchPath]!;
+
+/** kafkajs' consumer batch, for the fallback and the tests. */
+export const OriginalBatch = batchModule.exports as BatchClass;
+
+/**
+ * kafkajs' `Batch` (consumer/batch.js) with offsets compared as numbers: it
+ * parses every message's offset into a BigInt-backed `Long` to drop those
+ * before the fetched offset. Batches with aborted transactions, or offsets
+ * that are not exact as numbers, are built by kafkajs' own constructor. Same
+ * prototype, so the methods and `instanceof` are kafkajs'.
+ */
+export const FastBatch = function (
+  this: Record<string, unknown>,
+  topic: string,
+  fetchedOffset: string,
+  partitionData: PartitionData,
+) {
+  const { abortedTransactions, messages } = partitionData;
+  // Canonical decimal strings of at most 15 digits: exact as numbers, as they are as Longs.
+  const exact = (offset: unknown) =>
+    typeof offset === "string" && offset.length < 16 && String(Number(offset)) === offset;
+  if ((abortedTransactions && abortedTransactions.length > 0) || !exact(fetchedOffset)) {
+    return new OriginalBatch(topic, fetchedOffset, partitionData);
+  }
+  const start = Number(fetchedOffset);
+  const within: FetchedMessage[] = [];
+  for (const m of messages) {
+    if (!exact(m.offset)) return new OriginalBatch(topic, fetchedOffset, partitionData);
+    if (Number(m.offset) >= start) within.push(m);
+  }
+  this.fetchedOffset = fetchedOffset;
+  this.topic = topic;
+  this.partition = partitionData.partition;
+  this.highWatermark = partitionData.highWatermark;
+  this.rawMessages = messages;
+  this.messagesWithinOffset = within;
+  this.messages = within.filter((m) => !m.isControlRecord);
+  return this;
+} as unknown as BatchClass;
+FastBatch.prototype = OriginalBatch.prototype;
+
+batchModule.exports = FastBatch;

@@ -10,8 +10,10 @@ import Record from "kafkajs/src/protocol/recordBatch/record/v0/index.js";
 import RecordDecoder from "kafkajs/src/protocol/recordBatch/record/v0/decoder.js";
 import {
   decodeRecord,
+  FastBatch,
   groupMessagesPerPartition,
   original,
+  OriginalBatch,
   originalDecodeRecord,
   originalGroup,
 } from "../lib/kafkajs_fast.ts";
@@ -171,5 +173,29 @@ Deno.test("records decode as kafkajs decodes them", async () => {
       };
       assert.deepEqual(read(decodeRecord), read(originalDecodeRecord), JSON.stringify(r));
     }
+  }
+});
+Deno.test("consumer batches filter as kafkajs' Batch does", () => {
+  const message = (offset: string, isControlRecord = false) => ({ offset, isControlRecord });
+  const inputs: [string, Any][] = [
+    ["100", [message("98"), message("99"), message("100"), message("101", true), message("102")]],
+    ["0", []],
+    ["9", [message("10"), message("11")]],
+    ["9007199254740993", [message("9007199254740992"), message("9007199254740994")]],
+    ["5", [message("4"), message("1e1"), message("6")]],
+  ];
+  for (const [fetchedOffset, messages] of inputs) {
+    const data = { partition: 3, highWatermark: "200", abortedTransactions: [], messages };
+    // The same fields and answers, or the same error (a Long cannot parse "1e1").
+    const outcome = (B: typeof OriginalBatch) => {
+      try {
+        const batch = new B("t", fetchedOffset, data) as Any;
+        assert.equal(batch instanceof OriginalBatch, true);
+        return { ...batch, empty: batch.isEmpty(), last: batch.lastOffset() };
+      } catch (error) {
+        return String(error);
+      }
+    };
+    assert.deepEqual(outcome(FastBatch), outcome(OriginalBatch), fetchedOffset);
   }
 });
