@@ -94,7 +94,7 @@ export function expectedTotals(events: AnyEvent[]): Record<string, number> {
   for (const e of events) {
     if (seen.has(e.event_id)) continue;
     seen.add(e.event_id);
-    for (const [f, v] of fieldsOf(contributionOf(e, 30_000))) add(f, v);
+    for (const [f, v] of fieldsOf(contributionOf(e))) add(f, v);
   }
   return out;
 }

@@ -92,30 +92,34 @@ Deno.test("watermark: event times far ahead of the clock count only up to it", (
 
 Deno.test("reducer: contributions per event type, chunks with their own index tables", () => {
   const txn = transaction(7, T0 + 31_000, [1999, 500]);
-  const c = contributionOf(txn, 30_000);
-  assert.deepEqual([c.kind, c.id, c.eventMs, c.windowStartMs], [
+  const c = contributionOf(txn);
+  assert.deepEqual([c.shape.kind, c.id, c.eventMs, windowStart(c.eventMs, 30_000)], [
     "txn",
     7,
     T0 + 31_000,
     T0 + 30_000,
   ]);
   assert.deepEqual(fieldsOf(c), [["events", 1], ["transaction_count", 1], ["revenue_cents", 2999]]);
-  assert.deepEqual(fieldsOf(contributionOf(itemsOf(txn)[1]!, 30_000)), [
+  assert.deepEqual(fieldsOf(contributionOf(itemsOf(txn)[1]!)), [
     ["items_sold", 2],
     ["category:Home & Garden:units", 2],
     ["category:Home & Garden:revenue_cents", 1000],
   ]);
-  assert.deepEqual(fieldsOf(contributionOf(behavior(3, T0, "search"), 30_000)), [
+  assert.deepEqual(fieldsOf(contributionOf(behavior(3, T0, "search"))), [
     ["events", 1],
     ["behavior:search", 1],
   ]);
   const contributions = [
-    contributionOf(behavior(1, T0, "search"), 30_000),
-    contributionOf(behavior(2 ** 23 + 5, T0 + 40_000, "search"), 30_000),
-    contributionOf(behavior(4, T0 + 1, "search"), 30_000),
-    contributionOf(txn, 30_000),
+    contributionOf(behavior(1, T0, "search")),
+    contributionOf(behavior(2 ** 23 + 5, T0 + 40_000, "search")),
+    contributionOf(behavior(4, T0 + 1, "search")),
+    contributionOf(txn),
   ];
-  const chunks = encodeChunks(contributions, { seenPrefix: "n:s:", maxEvents: 3 });
+  const chunks = encodeChunks(contributions, {
+    seenPrefix: "n:s:",
+    maxEvents: 3,
+    windowMs: 30_000,
+  });
   assert.equal(chunks.length, 2);
   assert.deepEqual(chunks[0], {
     fields: ["events", "behavior:search"],
@@ -156,9 +160,10 @@ const SCRIPT_OPTIONS = {
 
 function chunkOf(ns: TestNamespace, events: AnyEvent[]) {
   const seenPrefix = scriptKeys(names(ns.namespace)).seenPrefix;
-  return encodeChunks(events.map((e) => contributionOf(e, 30_000)), {
+  return encodeChunks(events.map((e) => contributionOf(e)), {
     seenPrefix,
     maxEvents: 10_000,
+    windowMs: 30_000,
   })[0];
 }
 

@@ -176,6 +176,7 @@ export function createAggregator(
         signal: stop.signal,
         seenPrefix: n.redis("metrics:seen:"),
         maxEvents,
+        windowMs,
         attempts,
         sentBefore,
         holdAfterWrite,
@@ -203,7 +204,6 @@ export function createAggregator(
         fetchBytes,
         concurrency: INPUT_TOPICS.length * config.kafka.partitions,
         sessionTimeoutMs: SESSION_TIMEOUT_MS,
-        windowMs,
         submit: batcher.submit,
         onAssign: (keys) => {
           assigned = keys;

@@ -59,6 +59,8 @@ export interface FlushDeps {
   seenPrefix: string;
   /** Events per script call. */
   maxEvents: number;
+  /** Window length: each event's window is found when its chunk is encoded. */
+  windowMs: number;
   /** Attempts per step before the flush fails (Infinity: keep trying). */
   attempts: number;
   /** `topic:partition` -> offset below which dead letters were sent before (`--rebuild`). */
@@ -109,7 +111,11 @@ export function createFlush(deps: FlushDeps): (parts: Part[]) => Promise<FlushRe
     }
 
     const watermark = tracker.watermark(Date.now(), { pending });
-    const chunks = encodeChunks(contributions, { seenPrefix: deps.seenPrefix, maxEvents });
+    const chunks = encodeChunks(contributions, {
+      seenPrefix: deps.seenPrefix,
+      maxEvents,
+      windowMs: deps.windowMs,
+    });
     const report = { added: 0, duplicates: 0, late: 0, finalized: 0 };
     let groupWatermarkMs: number | undefined;
     const calls = Math.max(1, chunks.length);

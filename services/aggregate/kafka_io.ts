@@ -21,6 +21,7 @@ import type { Refused } from "./dead_letter.ts";
 import type { Part } from "./flush.ts";
 import type { PartitionEnds } from "./offsets.ts";
 import { type Contribution, contributionOf } from "./reduce.ts";
+import { scanContribution } from "./scan.ts";
 
 /** The topics the aggregator reads (the seed's Spark job read these three). */
 export const INPUT_TOPICS = ["transactions", "userBehavior", "transactionItems"] as const;
@@ -40,24 +41,31 @@ export interface ConsumeOptions {
   /** Partitions handled at once: every input partition, so one fetch becomes one flush. */
   concurrency: number;
   sessionTimeoutMs: number;
-  windowMs: number;
   submit(part: Part, size: number): Promise<void>;
   /** The partitions (`topic:partition`) this instance owns after a rebalance. */
   onAssign(keys: string[]): void;
   onFatal(error: unknown): void;
 }
 
-/** Decodes one partition batch: a contribution per valid event, a refusal per invalid one. */
+/**
+ * Decodes one partition batch: a contribution per valid event, a refusal per
+ * invalid one. The fast path (./scan.ts) reads the events it can vouch for;
+ * `decodeEvent` decides every other message.
+ */
 export function decodeBatch(
   topicKey: TopicKey,
   batch: EachBatchPayload["batch"],
-  windowMs: number,
 ): { contributions: Contribution[]; refused: Refused[] } {
   const contributions: Contribution[] = [];
   const refused: Refused[] = [];
   for (const m of batch.messages) {
+    const scanned = scanContribution(topicKey, m.value);
+    if (scanned !== undefined) {
+      contributions.push(scanned);
+      continue;
+    }
     const decoded = decodeEvent(topicKey, m.value);
-    if (decoded.ok) contributions.push(contributionOf(decoded.value, windowMs));
+    if (decoded.ok) contributions.push(contributionOf(decoded.value));
     else {
       refused.push({
         topic: batch.topic,
@@ -145,7 +153,7 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
           partitionsConsumedConcurrently: options.concurrency,
           eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
             if (batch.messages.length === 0) return;
-            const decoded = decodeBatch(topicKey.get(batch.topic)!, batch, options.windowMs);
+            const decoded = decodeBatch(topicKey.get(batch.topic)!, batch);
             await options.submit({
               topic: batch.topic,
               partition: batch.partition,

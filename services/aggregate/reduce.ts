@@ -22,19 +22,80 @@ export const BITMAP_SEGMENT_BITS = 2 ** 23;
 /** The de-duplication namespace of each event kind (`txn-<n>`, `ub-<n>`, `ti-<n>`). */
 export const EVENT_KINDS = { transaction: "txn", behavior: "ub", transactionItem: "ti" } as const;
 
-/** What one event adds: its id, its window, and (field, amount) pairs. */
-export interface Contribution {
+/**
+ * What every event of one kind of thing adds ("a search", "2 units of Books"),
+ * apart from its one variable amount. Interned: events of one shape share the
+ * object, so a chunk groups them by identity.
+ */
+export interface Shape {
+  /** The de-duplication namespace of the event id. */
   kind: string;
+  /** Pairs every event of this shape adds alike. */
+  fixed: readonly (readonly [string, number])[];
+  /** The field the event's `amount` goes to (money), if any. */
+  variable: string | undefined;
+}
+
+/** What one event adds: its shape, its id, its event time and its variable amount. */
+export interface Contribution {
+  shape: Shape;
   /** The number in the event id. */
   id: number;
   eventMs: number;
-  windowStartMs: number;
-  /** Pairs every event of the same `shape` adds alike. */
-  fixed: readonly (readonly [string, number])[];
-  /** The one amount that differs between events of a shape (money), if any. */
-  variable?: readonly [string, number];
-  /** Names `fixed` and the variable field: events of one shape and window form one group. */
-  shape: string;
+  /** Added to `shape.variable` (0 when the shape has none). */
+  amount: number;
+}
+
+/** The one shape of every transaction. */
+export const TRANSACTION_SHAPE: Shape = {
+  kind: EVENT_KINDS.transaction,
+  fixed: [[METRIC_FIELDS.events, 1], [METRIC_FIELDS.transactionCount, 1]],
+  variable: METRIC_FIELDS.revenueCents,
+};
+
+/** Interned shapes beyond this many are made afresh per event (hostile data stays bounded). */
+const MAX_SHAPES = 10_000;
+let shapeCount = 0;
+const behaviorShapes = new Map<string, Shape>();
+const itemShapes = new Map<string, Map<number, Shape>>();
+
+/** The shape of a behaviour event of `type` (interned). */
+export function behaviorShape(type: string): Shape {
+  let shape = behaviorShapes.get(type);
+  if (shape === undefined) {
+    shape = {
+      kind: EVENT_KINDS.behavior,
+      fixed: [[METRIC_FIELDS.events, 1], [METRIC_FIELDS.behavior(type), 1]],
+      variable: undefined,
+    };
+    if (shapeCount < MAX_SHAPES) {
+      shapeCount++;
+      behaviorShapes.set(type, shape);
+    }
+  }
+  return shape;
+}
+
+/** The shape of a transaction item: `quantity` units of `category` (interned). */
+export function itemShape(category: string, quantity: number): Shape {
+  let byQuantity = itemShapes.get(category);
+  let shape = byQuantity?.get(quantity);
+  if (shape === undefined) {
+    shape = {
+      kind: EVENT_KINDS.transactionItem,
+      fixed: [
+        [METRIC_FIELDS.itemsSold, quantity],
+        [METRIC_FIELDS.categoryUnits(category), quantity],
+      ],
+      variable: METRIC_FIELDS.categoryRevenueCents(category),
+    };
+    if (shapeCount < MAX_SHAPES) {
+      shapeCount++;
+      if (byQuantity === undefined) itemShapes.set(category, byQuantity = new Map());
+      byQuantity.set(quantity, shape);
+    }
+  }
+  return shape;
 }
 
 /**
@@ -42,68 +103,36 @@ export interface Contribution {
  *
  * @example
  * ```ts ignore
- * fieldsOf(contributionOf(transactionEvent, 30_000));
+ * fieldsOf(contributionOf(transactionEvent));
  * // [["events", 1], ["transaction_count", 1], ["revenue_cents", 161799]]
  * ```
  */
-export function contributionOf(event: PipelineEvent, windowMs: number): Contribution {
-  // Plain literals, no spread of a shared base: this runs once per message read.
+export function contributionOf(event: PipelineEvent): Contribution {
   const eventMs = Date.parse(event.timestamp);
-  const windowStartMs = windowStart(eventMs, windowMs);
   switch (event.event_type) {
     case "transaction":
       return {
-        eventMs,
-        windowStartMs,
-        kind: EVENT_KINDS.transaction,
+        shape: TRANSACTION_SHAPE,
         id: event.transaction_id,
-        fixed: TRANSACTION_FIXED,
-        variable: [METRIC_FIELDS.revenueCents, event.total_cents],
-        shape: "txn",
+        eventMs,
+        amount: event.total_cents,
       };
     case "transaction_item":
       return {
-        eventMs,
-        windowStartMs,
-        kind: EVENT_KINDS.transactionItem,
+        shape: itemShape(event.category, event.quantity),
         id: event.detail_id,
-        fixed: [
-          [METRIC_FIELDS.itemsSold, event.quantity],
-          [METRIC_FIELDS.categoryUnits(event.category), event.quantity],
-        ],
-        variable: [METRIC_FIELDS.categoryRevenueCents(event.category), event.revenue_cents],
-        shape: `ti\u0000${event.category}\u0000${event.quantity}`,
+        eventMs,
+        amount: event.revenue_cents,
       };
     default:
-      return {
-        eventMs,
-        windowStartMs,
-        kind: EVENT_KINDS.behavior,
-        id: event.behavior_id,
-        fixed: behaviorFixed(event.event_type),
-        shape: `ub\u0000${event.event_type}`,
-      };
+      return { shape: behaviorShape(event.event_type), id: event.behavior_id, eventMs, amount: 0 };
   }
-}
-
-const TRANSACTION_FIXED = [
-  [METRIC_FIELDS.events, 1],
-  [METRIC_FIELDS.transactionCount, 1],
-] as const;
-const BEHAVIOR_FIXED = new Map<string, readonly (readonly [string, number])[]>();
-function behaviorFixed(type: string) {
-  let fixed = BEHAVIOR_FIXED.get(type);
-  if (!fixed) {
-    fixed = [[METRIC_FIELDS.events, 1], [METRIC_FIELDS.behavior(type), 1]];
-    BEHAVIOR_FIXED.set(type, fixed);
-  }
-  return fixed;
 }
 
 /** Every (field, amount) pair of a contribution. */
 export function fieldsOf(c: Contribution): [string, number][] {
-  const pairs = c.fixed.map(([f, a]) => [f, a] as [string, number]);
-  if (c.variable) pairs.push([c.variable[0], c.variable[1]]);
+  const pairs = c.shape.fixed.map(([f, a]) => [f, a] as [string, number]);
+  if (c.shape.variable !== undefined) pairs.push([c.shape.variable, c.amount]);
   return pairs;
 }
 
@@ -126,66 +155,102 @@ export interface EncodedChunk {
  *
  * @example
  * ```ts
- * import { encodeChunks } from "./reduce.ts";
- * const [chunk] = encodeChunks([{
- *   kind: "ub", id: 7, eventMs: 5, windowStartMs: 0, fixed: [["events", 1]], shape: "e",
- * }], { seenPrefix: "n:metrics:seen:", maxEvents: 5000 });
- * chunk.groups; // ["1", "0", "1", "1", "1"]
+ * import { behaviorShape, encodeChunks } from "./reduce.ts";
+ * const [chunk] = encodeChunks([{ shape: behaviorShape("search"), id: 7, eventMs: 5, amount: 0 }], {
+ *   seenPrefix: "n:metrics:seen:", maxEvents: 5000, windowMs: 30_000,
+ * });
+ * chunk.groups; // ["1", "0", "2", "1", "1", "2", "1"]
  * chunk.sections; // ["n:metrics:seen:ub:0", "1", "7", "1", "0"]
  * ```
  */
 export function encodeChunks(
   contributions: readonly Contribution[],
-  { seenPrefix, maxEvents }: { seenPrefix: string; maxEvents: number },
+  { seenPrefix, maxEvents, windowMs }: { seenPrefix: string; maxEvents: number; windowMs: number },
 ): EncodedChunk[] {
   const chunks: EncodedChunk[] = [];
   for (let from = 0; from < contributions.length; from += maxEvents) {
-    chunks.push(encodeChunk(contributions.slice(from, from + maxEvents), seenPrefix));
+    const to = Math.min(contributions.length, from + maxEvents);
+    chunks.push(encodeChunk(contributions, from, to, seenPrefix, windowMs));
   }
   return chunks;
 }
 
-function encodeChunk(contributions: readonly Contribution[], seenPrefix: string): EncodedChunk {
+/** One bitmap's events in a chunk. */
+interface Section {
+  key: string;
+  /** Per event: bit, group, amount. */
+  values: string[];
+}
+
+function encodeChunk(
+  contributions: readonly Contribution[],
+  from: number,
+  to: number,
+  seenPrefix: string,
+  windowMs: number,
+): EncodedChunk {
   const fields = new Indexer<string>();
   const windows = new Indexer<number>();
-  const groupIndex = new Map<string, number>();
+  // Groups by shape (identity), then window start; the last hit is kept, as neighbours
+  // mostly share both.
+  const groupsByShape = new Map<Shape, Map<number, string>>();
   const groups: string[] = [];
-  const bitmaps = new Map<string, string[]>();
-  for (const c of contributions) {
-    const groupKey = `${c.windowStartMs}\u0001${c.shape}`;
-    let group = groupIndex.get(groupKey);
-    if (group === undefined) {
-      group = groupIndex.size + 1;
-      groupIndex.set(groupKey, group);
-      groups.push(
-        String(windows.of(c.windowStartMs)),
-        String(c.variable ? fields.of(c.variable[0]) : 0),
-        String(c.fixed.length),
-      );
-      for (const [field, amount] of c.fixed) groups.push(String(fields.of(field)), String(amount));
+  let groupCount = 0;
+  // Sections by kind, then segment.
+  const sectionsByKind = new Map<string, Map<number, Section>>();
+  const order: Section[] = [];
+  let lastShape: Shape | undefined, lastWindow = NaN, lastGroup = "";
+  let lastKind = "", lastSegment = NaN;
+  let lastSection: Section | undefined;
+  for (let i = from; i < to; i++) {
+    const c = contributions[i]!;
+    const shape = c.shape;
+    const start = windowStart(c.eventMs, windowMs);
+    let group = lastGroup;
+    if (shape !== lastShape || start !== lastWindow) {
+      let byWindow = groupsByShape.get(shape);
+      if (byWindow === undefined) groupsByShape.set(shape, byWindow = new Map());
+      const known = byWindow.get(start);
+      if (known === undefined) {
+        group = String(++groupCount);
+        byWindow.set(start, group);
+        const variable = shape.variable === undefined ? 0 : fields.of(shape.variable);
+        groups.push(String(windows.of(start)), String(variable), String(shape.fixed.length));
+        for (const [field, amount] of shape.fixed) {
+          groups.push(String(fields.of(field)), String(amount));
+        }
+      } else group = known;
+      lastShape = shape;
+      lastWindow = start;
+      lastGroup = group;
     }
     const segment = Math.floor(c.id / BITMAP_SEGMENT_BITS);
-    const key = `${seenPrefix}${c.kind}:${segment}`;
-    let section = bitmaps.get(key);
-    if (!section) bitmaps.set(key, section = []);
-    section.push(
+    let section = lastSection;
+    if (section === undefined || shape.kind !== lastKind || segment !== lastSegment) {
+      let bySegment = sectionsByKind.get(shape.kind);
+      if (bySegment === undefined) sectionsByKind.set(shape.kind, bySegment = new Map());
+      section = bySegment.get(segment);
+      if (section === undefined) {
+        section = { key: `${seenPrefix}${shape.kind}:${segment}`, values: [] };
+        bySegment.set(segment, section);
+        order.push(section);
+      }
+      lastSection = section;
+      lastKind = shape.kind;
+      lastSegment = segment;
+    }
+    section.values.push(
       String(c.id - segment * BITMAP_SEGMENT_BITS),
-      String(group),
-      String(c.variable ? c.variable[1] : 0),
+      group,
+      String(c.amount),
     );
   }
   const sections: string[] = [];
-  for (const [key, events] of bitmaps) {
-    sections.push(key, String(events.length / 3));
-    for (const value of events) sections.push(value);
+  for (const { key, values } of order) {
+    sections.push(key, String(values.length / 3));
+    for (const value of values) sections.push(value);
   }
-  return {
-    fields: fields.values,
-    windows: windows.values,
-    groups,
-    sections,
-    events: contributions.length,
-  };
+  return { fields: fields.values, windows: windows.values, groups, sections, events: to - from };
 }
 
 /** Assigns 1-based indexes (Lua's) to distinct values in order of first use. */

@@ -1,0 +1,446 @@
+/**
+ * A fast path for the aggregator's decoding: reads the few fields a
+ * contribution needs straight from the message bytes, without decoding the
+ * text, parsing the JSON into objects or validating through them.
+ *
+ * It vouches only for what it fully checks: plain ASCII JSON with no
+ * whitespace, escapes, unknown or repeated keys, integers written as plain
+ * digits, timestamps as `Date#toISOString` writes them; and then every rule
+ * `decodeEvent` (lib/schemas.ts) applies to that topic. Anything else returns
+ * `undefined`, and the caller decodes the message with `decodeEvent`, which
+ * also gives the reason when it is refused. So a message is accepted or
+ * refused exactly as `decodeEvent` decides; tests/aggregate_scan_test.ts holds
+ * the two side by side on real events and on mutations of them.
+ *
+ * @module
+ */
+
+import {
+  BEHAVIOR_TYPES,
+  MAX_EVENT_BYTES,
+  SCHEMA_VERSION,
+  type TopicKey,
+} from "../../lib/contracts.ts";
+import {
+  behaviorShape,
+  type Contribution,
+  itemShape,
+  type Shape,
+  TRANSACTION_SHAPE,
+} from "./reduce.ts";
+
+const enum C {
+  Quote = 0x22,
+  Comma = 0x2c,
+  Minus = 0x2d,
+  Dot = 0x2e,
+  Zero = 0x30,
+  Nine = 0x39,
+  Colon = 0x3a,
+  Open = 0x7b,
+  Close = 0x7d,
+  OpenList = 0x5b,
+  CloseList = 0x5d,
+  Backslash = 0x5c,
+  T = 0x54,
+  Z = 0x5a,
+  LowerN = 0x6e,
+}
+
+/** What the scan of one field found: an integer, null, or a string's span. */
+const NONE = -1;
+const NULL = -2;
+
+/** Fields of the three messages, by name; the value is the slot in `Scan.values`. */
+const FIELDS = [
+  "schema_version",
+  "event_id",
+  "event_type",
+  "customer_id",
+  "timestamp",
+  "transaction_id",
+  "buyer_id",
+  "total_cents",
+  "payment_method",
+  "status",
+  "items",
+  "behavior_id",
+  "session_id",
+  "product_id",
+  "search_query",
+  "device",
+  "detail_id",
+  "product_name",
+  "category",
+  "quantity",
+  "unit_price_cents",
+  "revenue_cents",
+] as const;
+type Field = typeof FIELDS[number];
+const F = Object.fromEntries(FIELDS.map((f, i) => [f, i])) as Record<Field, number>;
+const ENCODED = FIELDS.map((f) => new TextEncoder().encode(f));
+/** Field slots by key length and first byte, so a key is found with one comparison. */
+const BY_START = new Map<number, number[]>();
+for (const [i, bytes] of ENCODED.entries()) {
+  const k = bytes.length * 256 + bytes[0]!;
+  BY_START.set(k, [...(BY_START.get(k) ?? []), i]);
+}
+
+const ascii = (s: string) => new TextEncoder().encode(s);
+const TRANSACTION = ascii("transaction");
+const TRANSACTION_ITEM = ascii("transaction_item");
+const BEHAVIORS = BEHAVIOR_TYPES.map((t) => ({ bytes: ascii(t), shape: behaviorShape(t) }));
+const ID_PREFIX = { txn: ascii("txn-"), ub: ascii("ub-"), ti: ascii("ti-") };
+
+/** Per field of one object: its integer value, NULL, or the start of its string. */
+class Scan {
+  readonly values = new Float64Array(FIELDS.length);
+  /** String fields: the end (exclusive) of the value's bytes. */
+  readonly ends = new Int32Array(FIELDS.length);
+  /** Which slots were seen (a bit each), to refuse repeats and find missing fields. */
+  seen = 0;
+  pos = 0;
+  bytes: Uint8Array = new Uint8Array(0);
+  reset(bytes: Uint8Array, pos: number) {
+    this.bytes = bytes;
+    this.pos = pos;
+    this.seen = 0;
+  }
+}
+
+const top = new Scan();
+const item = new Scan();
+
+/** Reads `"key":` at the scan position: the field's slot, or NONE. */
+function key(s: Scan): number {
+  const b = s.bytes;
+  let p = s.pos;
+  if (b[p] !== C.Quote) return NONE;
+  const start = ++p;
+  while (p < b.length && b[p] !== C.Quote) p++;
+  const length = p - start;
+  if (b[p + 1] !== C.Colon) return NONE;
+  const candidates = BY_START.get(length * 256 + b[start]!);
+  if (candidates === undefined) return NONE;
+  outer: for (const slot of candidates) {
+    const name = ENCODED[slot]!;
+    for (let i = 1; i < length; i++) if (b[start + i] !== name[i]) continue outer;
+    if ((s.seen >> slot) & 1) return NONE; // repeated: JSON.parse would keep the last
+    s.seen |= 1 << slot;
+    s.pos = p + 2;
+    return slot;
+  }
+  return NONE;
+}
+
+/** Reads a non-negative integer in plain digits (at most 15: always safe), or `null`. */
+function intOrNull(s: Scan, slot: number): boolean {
+  const b = s.bytes;
+  let p = s.pos;
+  if (b[p] === C.LowerN) {
+    if (b[p + 1] !== 0x75 || b[p + 2] !== 0x6c || b[p + 3] !== 0x6c) return false;
+    s.values[slot] = NULL;
+    s.pos = p + 4;
+    return true;
+  }
+  const start = p;
+  let v = 0;
+  while (p < b.length && b[p]! >= C.Zero && b[p]! <= C.Nine) v = v * 10 + (b[p++]! - C.Zero);
+  const digits = p - start;
+  if (digits === 0 || digits > 15 || (digits > 1 && b[start] === C.Zero)) return false;
+  s.values[slot] = v;
+  s.pos = p;
+  return true;
+}
+
+/** Reads a string of printable ASCII without escapes; `values` holds its start, `ends` its end. */
+function string(s: Scan, slot: number): boolean {
+  const b = s.bytes;
+  let p = s.pos;
+  if (b[p] === C.LowerN) return intOrNull(s, slot);
+  if (b[p] !== C.Quote) return false;
+  const start = ++p;
+  for (;;) {
+    const c = b[p];
+    if (c === C.Quote) break;
+    if (c === undefined || c < 0x20 || c >= 0x7f || c === C.Backslash) return false;
+    p++;
+  }
+  s.values[slot] = start;
+  s.ends[slot] = p;
+  s.pos = p + 1;
+  return true;
+}
+
+/** Scans one flat object of known fields into `s`; false on anything else. */
+function object(s: Scan, onItems?: () => boolean): boolean {
+  const b = s.bytes;
+  if (b[s.pos++] !== C.Open) return false;
+  for (;;) {
+    const slot = key(s);
+    if (slot === NONE) return false;
+    let ok: boolean;
+    if (slot === F.items) ok = onItems !== undefined && onItems();
+    else if (STRINGS[slot]) ok = string(s, slot);
+    else ok = intOrNull(s, slot);
+    if (!ok) return false;
+    const c = b[s.pos++];
+    if (c === C.Close) return true;
+    if (c !== C.Comma) return false;
+  }
+}
+
+const STRINGS = FIELDS.map((f) =>
+  [
+    "event_id",
+    "event_type",
+    "timestamp",
+    "payment_method",
+    "status",
+    "session_id",
+    "search_query",
+    "device",
+    "product_name",
+    "category",
+  ].includes(f)
+);
+
+const has = (s: Scan, fields: number) => s.seen === fields;
+const mask = (...fields: Field[]) => fields.reduce((m, f) => m | (1 << F[f]), 0);
+const BASE = ["schema_version", "event_id", "event_type", "customer_id", "timestamp"] as const;
+const TRANSACTION_FIELDS = mask(
+  ...BASE,
+  "transaction_id",
+  "buyer_id",
+  "total_cents",
+  "payment_method",
+  "status",
+  "items",
+);
+const ITEM_FIELDS = mask(
+  "detail_id",
+  "product_id",
+  "product_name",
+  "category",
+  "quantity",
+  "unit_price_cents",
+);
+const BEHAVIOR_FIELDS = mask(
+  ...BASE,
+  "behavior_id",
+  "session_id",
+  "product_id",
+  "search_query",
+  "device",
+);
+const TRANSACTION_ITEM_FIELDS = mask(
+  ...BASE,
+  "transaction_id",
+  "detail_id",
+  "product_id",
+  "product_name",
+  "category",
+  "quantity",
+  "unit_price_cents",
+  "revenue_cents",
+);
+
+/** An integer field (not null) of at least `min`. */
+function int(s: Scan, slot: number, min: number): boolean {
+  const v = s.values[slot]!;
+  return v !== NULL && v >= min;
+}
+
+/** A string field (not null) of 1 to `max` characters (ASCII: bytes are characters). */
+function str(s: Scan, slot: number, max: number): boolean {
+  const start = s.values[slot]!;
+  if (start === NULL) return false;
+  const length = s.ends[slot]! - start;
+  return length >= 1 && length <= max;
+}
+
+function equals(s: Scan, slot: number, expected: Uint8Array): boolean {
+  const start = s.values[slot]!;
+  if (start === NULL || s.ends[slot]! - start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (s.bytes[start + i] !== expected[i]) return false;
+  return true;
+}
+
+/** `event_id` is `<prefix><id>`, the id in its shortest decimal form. */
+function eventIdIs(s: Scan, prefix: Uint8Array, id: number): boolean {
+  const start = s.values[F.event_id]!;
+  const end = s.ends[F.event_id]!;
+  if (start === NULL || end - start <= prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (s.bytes[start + i] !== prefix[i]) return false;
+  const digits = start + prefix.length;
+  if (end - digits > 15 || s.bytes[digits] === C.Zero) return false;
+  let v = 0;
+  for (let p = digits; p < end; p++) {
+    const c = s.bytes[p]!;
+    if (c < C.Zero || c > C.Nine) return false;
+    v = v * 10 + (c - C.Zero);
+  }
+  return v === id;
+}
+
+// The last second seen (`YYYY-MM-DDTHH:MM:SS`) and its time: events of a backlog share seconds.
+const lastSecond = new Uint8Array(19);
+let lastSecondMs = NaN;
+const TIMESTAMP_SHAPE = "dddd-dd-ddTdd:dd:dd.dddZ";
+
+/** Event time of a `YYYY-MM-DDTHH:MM:SS.mmmZ` timestamp that Date.parse accepts; else NaN. */
+function timestampMs(s: Scan): number {
+  const start = s.values[F.timestamp]!;
+  if (start === NULL || s.ends[F.timestamp]! - start !== TIMESTAMP_SHAPE.length) return NaN;
+  const b = s.bytes;
+  for (let i = 0; i < TIMESTAMP_SHAPE.length; i++) {
+    const c = b[start + i]!;
+    const want = TIMESTAMP_SHAPE.charCodeAt(i);
+    if (want === 0x64 ? c < C.Zero || c > C.Nine : c !== want) return NaN;
+  }
+  // Plain clock times only (no hour 24, no leap second): those Date.parse handles alike
+  // with any milliseconds, which the tests check.
+  const two = (i: number) => (b[start + i]! - C.Zero) * 10 + b[start + i + 1]! - C.Zero;
+  if (two(11) > 23 || two(14) > 59 || two(17) > 59) return NaN;
+  let same = lastSecondMs === lastSecondMs; // not NaN
+  for (let i = 0; same && i < 19; i++) same = b[start + i] === lastSecond[i];
+  if (!same) {
+    lastSecond.set(b.subarray(start, start + 19));
+    // Date.parse itself decides what is a date; the milliseconds only add on.
+    lastSecondMs = Date.parse(`${String.fromCharCode(...lastSecond)}.000Z`);
+  }
+  const milli = (b[start + 20]! - C.Zero) * 100 + (b[start + 21]! - C.Zero) * 10 +
+    (b[start + 22]! - C.Zero);
+  return lastSecondMs + milli;
+}
+
+/** The checks of `base()` in lib/schemas.ts; the event time, or NaN. */
+function base(s: Scan): number {
+  if (s.values[F.schema_version] !== SCHEMA_VERSION) return NaN;
+  if (!str(s, F.event_id, 80) || !int(s, F.customer_id, 1)) return NaN;
+  return timestampMs(s);
+}
+
+// The items of the transaction being scanned: how many, and the sum checkTransaction checks.
+let sum = 0;
+let items = 0;
+
+function scanItems(): boolean {
+  const b = top.bytes;
+  if (b[top.pos++] !== C.OpenList) return false;
+  for (;;) {
+    item.reset(b, top.pos);
+    if (!object(item) || !has(item, ITEM_FIELDS)) return false;
+    if (!int(item, F.detail_id, 1) || !int(item, F.product_id, 1)) return false;
+    if (!str(item, F.product_name, 200) || !str(item, F.category, 80)) return false;
+    if (!int(item, F.quantity, 1) || !int(item, F.unit_price_cents, 0)) return false;
+    // The same arithmetic, in the same order, as checkTransaction.
+    sum += item.values[F.quantity]! * item.values[F.unit_price_cents]!;
+    items++;
+    top.pos = item.pos;
+    const c = b[top.pos++];
+    if (c === C.CloseList) return true;
+    if (c !== C.Comma) return false;
+  }
+}
+
+function transaction(s: Scan): Contribution | undefined {
+  sum = 0;
+  items = 0;
+  if (!object(s, scanItems) || !has(s, TRANSACTION_FIELDS) || items === 0) return undefined;
+  if (!equals(s, F.event_type, TRANSACTION)) return undefined;
+  const eventMs = base(s);
+  if (Number.isNaN(eventMs)) return undefined;
+  const id = s.values[F.transaction_id]!;
+  if (!int(s, F.transaction_id, 1) || !eventIdIs(s, ID_PREFIX.txn, id)) return undefined;
+  const total = s.values[F.total_cents]!;
+  if (!int(s, F.total_cents, 0) || total !== sum) return undefined;
+  const buyer = s.values[F.buyer_id]!;
+  if (buyer !== NULL && buyer < 1) return undefined;
+  if (!str(s, F.payment_method, 40) || !str(s, F.status, 40)) return undefined;
+  return { shape: TRANSACTION_SHAPE, id, eventMs, amount: total };
+}
+
+function behavior(s: Scan): Contribution | undefined {
+  if (!object(s) || !has(s, BEHAVIOR_FIELDS)) return undefined;
+  let shape: Shape | undefined;
+  for (const b of BEHAVIORS) if (equals(s, F.event_type, b.bytes)) shape = b.shape;
+  if (shape === undefined) return undefined;
+  const eventMs = base(s);
+  if (Number.isNaN(eventMs)) return undefined;
+  const id = s.values[F.behavior_id]!;
+  if (!int(s, F.behavior_id, 1) || !eventIdIs(s, ID_PREFIX.ub, id)) return undefined;
+  if (!str(s, F.session_id, 80) || !str(s, F.device, 40)) return undefined;
+  const product = s.values[F.product_id]!;
+  if (product !== NULL && product < 1) return undefined;
+  if (s.values[F.search_query] !== NULL && !str(s, F.search_query, 200)) return undefined;
+  return { shape, id, eventMs, amount: 0 };
+}
+
+// Recent category names, found by their bytes: an item's category is not a new string each time.
+const categories: string[] = [];
+
+function transactionItem(s: Scan): Contribution | undefined {
+  if (!object(s) || !has(s, TRANSACTION_ITEM_FIELDS)) return undefined;
+  if (!equals(s, F.event_type, TRANSACTION_ITEM)) return undefined;
+  const eventMs = base(s);
+  if (Number.isNaN(eventMs)) return undefined;
+  const id = s.values[F.detail_id]!;
+  if (!int(s, F.detail_id, 1) || !eventIdIs(s, ID_PREFIX.ti, id)) return undefined;
+  if (!int(s, F.transaction_id, 1) || !int(s, F.product_id, 1)) return undefined;
+  if (!str(s, F.product_name, 200) || !str(s, F.category, 80)) return undefined;
+  const revenue = s.values[F.revenue_cents]!;
+  const quantity = s.values[F.quantity]!;
+  if (!int(s, F.revenue_cents, 0) || !int(s, F.quantity, 1)) return undefined;
+  if (!int(s, F.unit_price_cents, 0)) return undefined;
+  if (revenue !== quantity * s.values[F.unit_price_cents]!) return undefined;
+  return { shape: itemShape(category(s), quantity), id, eventMs, amount: revenue };
+}
+
+function category(s: Scan): string {
+  const b = s.bytes;
+  const start = s.values[F.category]!;
+  const length = s.ends[F.category]! - start;
+  outer: for (const known of categories) {
+    if (known.length !== length) continue;
+    for (let i = 0; i < length; i++) if (b[start + i] !== known.charCodeAt(i)) continue outer;
+    return known;
+  }
+  const text = String.fromCharCode(...b.subarray(start, start + length));
+  if (categories.length < 64) categories.push(text);
+  return text;
+}
+
+/**
+ * The contribution of a message of `topic` when the fast path can vouch that
+ * `decodeEvent` accepts it; `undefined` when `decodeEvent` must decide.
+ *
+ * @example
+ * ```ts
+ * import { scanContribution } from "./scan.ts";
+ * scanContribution("transactions", new TextEncoder().encode("{}")); // undefined
+ * ```
+ */
+export function scanContribution(
+  topic: TopicKey,
+  bytes: Uint8Array | null | undefined,
+): Contribution | undefined {
+  if (!bytes || bytes.length === 0 || bytes.length > MAX_EVENT_BYTES) return undefined;
+  top.reset(bytes, 0);
+  let c: Contribution | undefined;
+  switch (topic) {
+    case "transactions":
+      c = transaction(top);
+      break;
+    case "userBehavior":
+      c = behavior(top);
+      break;
+    case "transactionItems":
+      c = transactionItem(top);
+      break;
+    default:
+      return undefined;
+  }
+  // Nothing may follow the object (JSON.parse would allow whitespace; decodeEvent decides).
+  return c !== undefined && top.pos === bytes.length ? c : undefined;
+}
