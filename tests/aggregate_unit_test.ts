@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { names, type TransactionMetrics } from "../lib/contracts.ts";
 import { createRedis } from "../lib/redis.ts";
 import { createBatcher, createSerial } from "../services/aggregate/batcher.ts";
+import { Buffer } from "node:buffer";
+import { packUints } from "../services/aggregate/pack.ts";
 import { contributionOf, encodeChunks, fieldsOf } from "../services/aggregate/reduce.ts";
 import { createMetricsScript, scriptKeys } from "../services/aggregate/script.ts";
 import { createWatermarkTracker } from "../services/aggregate/watermark.ts";
@@ -127,11 +129,14 @@ Deno.test("reducer: contributions per event type, chunks with their own index ta
     // Group 1: window 1, no variable field, 2 pairs; group 2 the same shape in window 2.
     groups: ["1", "0", "2", "1", "1", "2", "1", "2", "0", "2", "1", "1", "2", "1"],
     // Ids 1 and 4 in the first bitmap segment, 2^23 + 5 in the second.
-    sections: ["n:s:ub:0", "2", "1", "1", "0", "4", "1", "0", "n:s:ub:1", "1", "5", "2", "0"],
+    sections: [
+      { key: "n:s:ub:0", events: [1, 1, 0, 4, 1, 0] },
+      { key: "n:s:ub:1", events: [5, 2, 0] },
+    ],
     events: 3,
   });
   assert.deepEqual(chunks[1]!.fields, ["revenue_cents", "events", "transaction_count"]);
-  assert.deepEqual(chunks[1]!.sections, ["n:s:txn:0", "1", "7", "1", "2999"]);
+  assert.deepEqual(chunks[1]!.sections, [{ key: "n:s:txn:0", events: [7, 1, 2999] }]);
 });
 
 Deno.test("batcher: concurrent submissions share a flush; flushes and ticks run one at a time", async () => {
@@ -150,6 +155,31 @@ Deno.test("batcher: concurrent submissions share a flush; flushes and ticks run 
 });
 
 // --------------------------------------------------------- the Redis script
+
+Deno.test({
+  name: "script: the packed events read back in Redis' cmsgpack as the same numbers",
+  ...services,
+  async fn() {
+    const ns = await createTestNamespace("aggp");
+    const redis = createRedis(ns.config);
+    try {
+      const values = [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1];
+      const packed = packUints(values);
+      const reply = await redis.eval(
+        "local t = cmsgpack.unpack(ARGV[1]); local out = {} " +
+          "for i = 1, #t do out[i] = string.format('%d', t[i]) end return out",
+        0,
+        Buffer.from(packed.buffer, packed.byteOffset, packed.length),
+      );
+      assert.deepEqual(reply, values.map(String));
+      assert.throws(() => packUints([-1]), RangeError);
+      assert.throws(() => packUints([1.5]), RangeError);
+    } finally {
+      redis.disconnect();
+      await ns.cleanup();
+    }
+  },
+});
 
 const SCRIPT_OPTIONS = {
   windowMs: 30_000,

@@ -12,8 +12,9 @@
  * - ARGV: window prefix, products prefix, instance id, local watermark
  *   (`""` leave alone, `none`, `hold` or ms), window ms, allowed lateness ms,
  *   retention ms, stale ms; then four counted lists (fields, windows, groups,
- *   dead letters as counter-field/member pairs); then the events, by bitmap
- *   (see `EncodedChunk` in ./reduce.ts).
+ *   dead letters as counter-field/member pairs); then per bitmap its key, its
+ *   event count and its events as one MessagePack array (./pack.ts; see
+ *   `EncodedChunk` in ./reduce.ts).
  *
  * @module
  */
@@ -98,28 +99,29 @@ local counts, sums = {}, {}
 local added, duplicates = 0, 0
 local q, nargs = p, #ARGV
 while q <= nargs do
-  local key, k = ARGV[q], tonumber(ARGV[q + 1])
-  q = q + 2
+  -- A section: its bitmap key, its event count, its events packed (bit, group, amount each).
+  local key, k, ev = ARGV[q], tonumber(ARGV[q + 1]), cmsgpack.unpack(ARGV[q + 2])
+  q = q + 3
   local done = 0
   while done < k do
     local n = math.min(1000, k - done)
     local args = {}
     for j = 0, n - 1 do
       local a = 4 * j
-      args[a + 1] = 'SET'; args[a + 2] = 'u1'; args[a + 3] = ARGV[q + 3 * j]; args[a + 4] = '1'
+      args[a + 1] = 'SET'; args[a + 2] = 'u1'; args[a + 3] = ev[3 * (done + j) + 1]; args[a + 4] = '1'
     end
     local old = redis.call('BITFIELD', key, unpack(args))
     for j = 0, n - 1 do
       if old[j + 1] == 0 then
-        local g = tonumber(ARGV[q + 3 * j + 1])
+        local e = 3 * (done + j)
+        local g = ev[e + 2]
         counts[g] = (counts[g] or 0) + 1
-        sums[g] = (sums[g] or 0) + tonumber(ARGV[q + 3 * j + 2])
+        sums[g] = (sums[g] or 0) + ev[e + 3]
         added = added + 1
       else
         duplicates = duplicates + 1
       end
     end
-    q = q + 3 * n
     done = done + n
   end
 end

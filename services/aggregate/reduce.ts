@@ -144,8 +144,8 @@ export interface EncodedChunk {
   windows: number[];
   /** Per group: window, variable field (0: none), pair count, then (field, amount) pairs. */
   groups: string[];
-  /** Per bitmap: its key, its event count, then per event: bit, group, variable amount. */
-  sections: string[];
+  /** Per bitmap: its key and its events. */
+  sections: Section[];
   events: number;
 }
 
@@ -160,7 +160,7 @@ export interface EncodedChunk {
  *   seenPrefix: "n:metrics:seen:", maxEvents: 5000, windowMs: 30_000,
  * });
  * chunk.groups; // ["1", "0", "2", "1", "1", "2", "1"]
- * chunk.sections; // ["n:metrics:seen:ub:0", "1", "7", "1", "0"]
+ * chunk.sections; // [{ key: "n:metrics:seen:ub:0", events: [7, 1, 0] }]
  * ```
  */
 export function encodeChunks(
@@ -176,10 +176,10 @@ export function encodeChunks(
 }
 
 /** One bitmap's events in a chunk. */
-interface Section {
+export interface Section {
   key: string;
-  /** Per event: bit, group, amount. */
-  values: string[];
+  /** Per event: its bit, its group (1-based), its variable amount (0: none). */
+  events: number[];
 }
 
 function encodeChunk(
@@ -193,13 +193,13 @@ function encodeChunk(
   const windows = new Indexer<number>();
   // Groups by shape (identity), then window start; the last hit is kept, as neighbours
   // mostly share both.
-  const groupsByShape = new Map<Shape, Map<number, string>>();
+  const groupsByShape = new Map<Shape, Map<number, number>>();
   const groups: string[] = [];
   let groupCount = 0;
   // Sections by kind, then segment.
   const sectionsByKind = new Map<string, Map<number, Section>>();
   const order: Section[] = [];
-  let lastShape: Shape | undefined, lastWindow = NaN, lastGroup = "";
+  let lastShape: Shape | undefined, lastWindow = NaN, lastGroup = 0;
   let lastKind = "", lastSegment = NaN;
   let lastSection: Section | undefined;
   for (let i = from; i < to; i++) {
@@ -212,7 +212,7 @@ function encodeChunk(
       if (byWindow === undefined) groupsByShape.set(shape, byWindow = new Map());
       const known = byWindow.get(start);
       if (known === undefined) {
-        group = String(++groupCount);
+        group = ++groupCount;
         byWindow.set(start, group);
         const variable = shape.variable === undefined ? 0 : fields.of(shape.variable);
         groups.push(String(windows.of(start)), String(variable), String(shape.fixed.length));
@@ -231,7 +231,7 @@ function encodeChunk(
       if (bySegment === undefined) sectionsByKind.set(shape.kind, bySegment = new Map());
       section = bySegment.get(segment);
       if (section === undefined) {
-        section = { key: `${seenPrefix}${shape.kind}:${segment}`, values: [] };
+        section = { key: `${seenPrefix}${shape.kind}:${segment}`, events: [] };
         bySegment.set(segment, section);
         order.push(section);
       }
@@ -239,18 +239,15 @@ function encodeChunk(
       lastKind = shape.kind;
       lastSegment = segment;
     }
-    section.values.push(
-      String(c.id - segment * BITMAP_SEGMENT_BITS),
-      group,
-      String(c.amount),
-    );
+    section.events.push(c.id - segment * BITMAP_SEGMENT_BITS, group, c.amount);
   }
-  const sections: string[] = [];
-  for (const { key, values } of order) {
-    sections.push(key, String(values.length / 3));
-    for (const value of values) sections.push(value);
-  }
-  return { fields: fields.values, windows: windows.values, groups, sections, events: to - from };
+  return {
+    fields: fields.values,
+    windows: windows.values,
+    groups,
+    sections: order,
+    events: to - from,
+  };
 }
 
 /** Assigns 1-based indexes (Lua's) to distinct values in order of first use. */

@@ -9,6 +9,8 @@
 import { type Names, REDIS_KEYS } from "../../lib/contracts.ts";
 import type { Redis } from "../../lib/redis.ts";
 import { METRICS_LUA } from "./lua.ts";
+import { Buffer } from "node:buffer";
+import { packUints } from "./pack.ts";
 import type { EncodedChunk } from "./reduce.ts";
 import type { LocalWatermark } from "./watermark.ts";
 
@@ -111,7 +113,7 @@ export function createMetricsScript(
   let sha: string | undefined;
 
   async function apply({ instance, watermark, chunk, deadLetters = [] }: ApplyInput) {
-    const args: string[] = [
+    const args: (string | Buffer)[] = [
       ...keys,
       k.windowPrefix,
       k.productsPrefix,
@@ -126,8 +128,10 @@ export function createMetricsScript(
       ...counted(chunk?.groups ?? []),
       ...counted(deadLetters.flat()),
     ];
-    // Spread would overflow the stack on a large chunk; push in a loop. ioredis flattens arrays.
-    for (const value of chunk?.sections ?? []) args.push(value);
+    for (const { key, events } of chunk?.sections ?? []) {
+      const packed = packUints(events);
+      args.push(key, String(events.length / 3), Buffer.from(packed.buffer, 0, packed.length));
+    }
     sha ??= await sha1(METRICS_LUA);
     let reply: unknown;
     try {
