@@ -116,14 +116,22 @@ const groupModule = require.cache[groupPath]!;
 /** kafkajs' own grouping, for the tests. */
 export const originalGroup = groupModule.exports as Group;
 
-/** Messages by partition, in send order: what kafkajs' reduce builds, in linear time. */
+/**
+ * Messages by partition, in send order: what kafkajs' reduce builds, in linear
+ * time. A message that names its partition is not passed to the partitioner:
+ * kafkajs' partitioners (default and legacy) return that partition, but only
+ * after filtering the partition metadata, once per message.
+ */
 export function groupMessagesPerPartition(
   { topic, partitionMetadata, messages, partitioner }: GroupInput,
 ): Record<number, unknown[]> {
   const result: Record<number, unknown[]> = {};
   if (partitionMetadata.length === 0) return result;
   for (const message of messages) {
-    const partition = partitioner({ topic, partitionMetadata, message });
+    const named = (message as { partition?: unknown }).partition;
+    const partition = typeof named === "number"
+      ? named
+      : partitioner({ topic, partitionMetadata, message });
     (result[partition] ??= []).push(message);
   }
   return result;

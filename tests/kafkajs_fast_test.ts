@@ -139,6 +139,20 @@ Deno.test("messages are grouped by partition as kafkajs groups them", () => {
   assert.deepEqual(originalGroup({ ...input, partitionMetadata: [] }), {});
 });
 
+Deno.test("messages that name their partition are grouped as kafkajs' partitioners place them", async () => {
+  const Partitioners = (await import("kafkajs/src/producer/partitioners/index.js") as Any).default;
+  const partitionMetadata = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0 }));
+  const messages = Array.from({ length: 300 }, (_, i) => ({
+    key: String(i % 41),
+    value: `${i}`,
+    ...(i % 3 === 0 ? {} : { partition: (i * 7) % 4 }),
+  }));
+  for (const make of [Partitioners.DefaultPartitioner, Partitioners.LegacyPartitioner]) {
+    const input = { topic: "t", partitionMetadata, messages, partitioner: make() as Any };
+    assert.deepEqual(groupMessagesPerPartition(input), originalGroup(input));
+  }
+});
+
 Deno.test("records decode as kafkajs decodes them", async () => {
   const { Buffer } = await import("node:buffer");
   const records = [

@@ -36,7 +36,19 @@ function random(seed: number) {
   };
 }
 
-const WORDS = ["a", "é", "日本", "🙂", '"', "\\", "x".repeat(200), '{"k":1}', ""];
+const WORDS = [
+  "a",
+  "é",
+  "日本",
+  "🙂",
+  '"',
+  "\\",
+  "x".repeat(200),
+  '{"k":1}',
+  "",
+  "\ud800",
+  "\udc00x",
+];
 
 function text(next: () => number, max: number): string {
   let s = "";
