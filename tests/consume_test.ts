@@ -349,8 +349,9 @@ async function warehouse(config: Config) {
     const [sales] = await sql<{ rows: number; revenue: string; ids: string[] }[]>`
       select count(*)::int as rows, coalesce(sum(revenue_cents), 0)::text as revenue,
         coalesce(array_agg(event_id order by detail_id), '{}') as ids from fact_sales`;
+    // Transactions still owed their items: the outbox holds one array per warehouse transaction.
     const [outbox] = await sql<{ n: number }[]>`
-      select count(*)::int as n from transaction_items_outbox`;
+      select coalesce(sum(cardinality(event_ids)), 0)::int as n from transaction_items_outbox`;
     return {
       events: Object.fromEntries(events.map((r) => [r.event_type, r.n])),
       sales: sales!.rows,

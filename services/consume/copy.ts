@@ -6,6 +6,7 @@
  */
 
 import type { Writable } from "node:stream";
+import type postgres from "postgres";
 
 /** A value of a COPY row; null is SQL NULL. */
 export type CopyValue = string | number | null;
@@ -72,6 +73,68 @@ export async function writeCopy(
       };
       pump();
     });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Like {@link writeCopy}, but for a COPY that may fail on the server (a unique
+ * violation, a value the column refuses): resolves only once PostgreSQL
+ * accepted every row, and rejects otherwise.
+ *
+ * postgres.js 3.4.9 loses an error raised after the end of the COPY data (its
+ * query promise was resolved with the stream, and the stream neither finishes
+ * nor errors). So once the end of the data is on the wire, a `select 1` goes
+ * right behind it in the same transaction: it answers only after the COPY's
+ * own answer, and fails with 25P02 (transaction aborted) exactly when the COPY
+ * failed. An error raised while rows are still being written comes as the
+ * stream's `error`, with its reason; one raised at the end is known only as
+ * 25P02. Either way the transaction is aborted and the caller rolls back.
+ */
+export async function copyChecked(
+  tx: postgres.TransactionSql,
+  into: Writable,
+  rows: readonly (readonly CopyValue[])[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // postgres.js writes CopyDone in the stream's _final; a query issued before that is refused.
+  const sink = into as Writable & { _final(cb: (error?: Error | null) => void): void };
+  const final = sink._final;
+  const ended = new Promise<void>((resolve) => {
+    sink._final = function (cb) {
+      final.call(this, cb);
+      resolve();
+    };
+  });
+  const failed = new Promise<never>((_, reject) => into.once("error", reject));
+  failed.catch(() => {});
+  try {
+    const written = new Promise<void>((resolve) => {
+      let next = 0;
+      const pump = () => {
+        while (next < rows.length) {
+          let chunk = "";
+          const end = Math.min(rows.length, next + LINES_PER_WRITE);
+          for (; next < end; next++) chunk += copyLine(rows[next]!);
+          if (into.destroyed) return;
+          if (!into.write(chunk)) return void into.once("drain", pump);
+        }
+        into.end();
+        resolve();
+      };
+      pump();
+    });
+    const watchdog = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new Error(`Cannot finish a COPY of ${rows.length} rows within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    await Promise.race([written.then(() => ended), failed, watchdog]);
+    await Promise.race([tx`select 1`, failed, watchdog]);
   } finally {
     clearTimeout(timer);
   }

@@ -186,7 +186,7 @@ export function createFlush(deps: FlushDeps): {
           () => producer.send([{ topic: topics.transactionItems, messages }]),
         );
       }
-      await step("clear the transaction_items outbox", () => clearOutbox(sql, owed));
+      await step("clear the transaction_items outbox", () => clearOutbox(sql, stored.outbox));
     }
     lastSent = new Set(owed);
     const t4 = performance.now();

@@ -1,17 +1,20 @@
 /**
- * Writes to the warehouse: one transaction per batch. `realtime_events` and
- * `fact_sales` load by COPY into temporary staging tables and one
- * `INSERT ... SELECT ... ON CONFLICT DO NOTHING` each; the dimensions by one
- * upsert over `unnest` of column arrays. The outbox (`transaction_items_outbox`) says which stored
- * transactions still owe their `transaction_item` events.
+ * Writes to the warehouse: one transaction per batch, by the fast path
+ * (`direct.ts`: new rows COPYed straight into the tables) or, when that fails,
+ * the staging path (`staged.ts`: COPY into staging tables, then
+ * `INSERT ... SELECT ... ON CONFLICT DO NOTHING`); the dimensions by one upsert
+ * over `unnest` of column arrays. The outbox (`transaction_items_outbox`, one
+ * row per warehouse transaction) says which stored transactions still owe
+ * their `transaction_item` events.
  *
  * @module
  */
 
 import type { Sql } from "../../lib/db.ts";
-import { writeCopy } from "./copy.ts";
 import { valueHash } from "./dead_letter.ts";
-import { type Accepted, type Rejected, type WarehouseRows, warehouseRows } from "./rows.ts";
+import { FastPathFailed, writeDirect } from "./direct.ts";
+import { type Accepted, type Rejected, warehouseRows } from "./rows.ts";
+import { writeStaged } from "./staged.ts";
 
 export interface StoreResult {
   /** Rows added to `realtime_events`. */
@@ -20,13 +23,45 @@ export interface StoreResult {
   publish: Set<string>;
   /** Events the database refused (a value the schema let through); they go to dead letters. */
   rejected: Rejected[];
+  /** What to clear from the outbox once the items of `publish` are acknowledged. */
+  outbox: OutboxEntries;
+  /** Batches the fast path handed to the staging path (a conflict or a refused value). */
+  fallbacks: number;
 }
 
+/** Outbox entries a store left: its own rows, and transactions of older rows. */
+export interface OutboxEntries {
+  /** `batch_id`s of the rows this store added (all their transactions are in `publish`). */
+  rows: string[];
+  /** Transactions stored by an earlier store and still owed (listed by an older row). */
+  earlier: string[];
+}
+
+/** A store in flight on this process: its event ids, and when it is over. */
+interface Writer {
+  ids: Set<string>;
+  done: Promise<void>;
+}
+
+/** Per pool: the stores in flight, and whether the fast path probes every event id. */
+interface PoolState {
+  writing: Set<Writer>;
+  probeAll: boolean;
+}
+
+const pools = new WeakMap<Sql, PoolState>();
+
 /**
- * Stores `accepted` in one transaction. When PostgreSQL refuses a value
- * (SQLSTATE class 22, data exception), the batch is split in halves until the
- * refused events are isolated, so one bad value costs one dead letter, not a
- * stuck partition. Other errors are thrown for the caller to retry.
+ * Stores `accepted` in one transaction, by the fast path, or the staging path
+ * when the fast path fails. When PostgreSQL refuses a value (SQLSTATE class
+ * 22, data exception), the batch is split in halves until the refused events
+ * are isolated, so one bad value costs one dead letter, not a stuck
+ * partition. Other errors are thrown for the caller to retry.
+ *
+ * A store sharing an event id with one still in flight on this process (two
+ * flushes prepare at once; a behaviour event read on two topics may be in
+ * both) waits for it first: its COPY would only wait on the other's row, then
+ * fail and fall back.
  *
  * @example
  * ```ts ignore
@@ -34,13 +69,65 @@ export interface StoreResult {
  * ```
  */
 export async function storeEvents(sql: Sql, accepted: readonly Accepted[]): Promise<StoreResult> {
-  const result: StoreResult = { stored: 0, publish: new Set(), rejected: [] };
+  let state = pools.get(sql);
+  if (!state) pools.set(sql, state = { writing: new Set(), probeAll: false });
+  const ids = new Set<string>();
+  for (const a of accepted) ids.add(a.event.event_id);
+  const ahead = [...state.writing].filter((w) => overlaps(w.ids, ids)).map((w) => w.done);
+  const done = Promise.withResolvers<void>();
+  const me = { ids, done: done.promise };
+  state.writing.add(me);
+  try {
+    await Promise.all(ahead);
+    return await store(sql, accepted, state);
+  } finally {
+    state.writing.delete(me);
+    done.resolve();
+  }
+}
+
+function overlaps(a: Set<string>, b: Set<string>): boolean {
+  const [small, large] = a.size < b.size ? [a, b] : [b, a];
+  for (const id of small) if (large.has(id)) return true;
+  return false;
+}
+
+async function store(
+  sql: Sql,
+  accepted: readonly Accepted[],
+  state: PoolState | undefined,
+): Promise<StoreResult> {
+  const result: StoreResult = {
+    stored: 0,
+    publish: new Set(),
+    rejected: [],
+    outbox: { rows: [], earlier: [] },
+    fallbacks: 0,
+  };
   if (accepted.length === 0) return result;
   try {
     const rows = warehouseRows(accepted);
-    const written = await writeRows(sql, rows);
+    let written;
+    if (!state) written = await writeStaged(sql, rows);
+    else {
+      try {
+        const direct = await writeDirect(sql, accepted, rows, state.probeAll);
+        // Probing every id pays while batches hold stored transactions (a replay).
+        if (state.probeAll && direct.storedTransactions === 0) state.probeAll = false;
+        written = direct;
+      } catch (error) {
+        if (!(error instanceof FastPathFailed)) throw error;
+        state.probeAll = true;
+        // A refused value with its reason: straight to the halving below.
+        if (isDataError(error.cause)) throw error.cause;
+        result.fallbacks++;
+        written = await writeStaged(sql, rows);
+      }
+    }
     result.stored = written.stored;
     result.publish = written.publish;
+    if (written.outboxRow !== undefined) result.outbox.rows.push(written.outboxRow);
+    result.outbox.earlier.push(...written.earlier);
     return result;
   } catch (error) {
     if (!isDataError(error)) throw error;
@@ -52,20 +139,38 @@ export async function storeEvents(sql: Sql, accepted: readonly Accepted[]): Prom
       return result;
     }
     const half = Math.ceil(accepted.length / 2);
+    // The halves go through the staging path: it alone names the refused value.
     for (const part of [accepted.slice(0, half), accepted.slice(half)]) {
-      const sub = await storeEvents(sql, part);
+      const sub = await store(sql, part, undefined);
       result.stored += sub.stored;
       for (const id of sub.publish) result.publish.add(id);
       result.rejected.push(...sub.rejected);
+      result.outbox.rows.push(...sub.outbox.rows);
+      result.outbox.earlier.push(...sub.outbox.earlier);
     }
     return result;
   }
 }
 
-/** Removes the outbox entries of transactions whose items Kafka acknowledged. */
-export async function clearOutbox(sql: Sql, eventIds: readonly string[]): Promise<void> {
-  if (eventIds.length === 0) return;
-  await sql`delete from transaction_items_outbox where event_id = any(${eventIds as string[]})`;
+/**
+ * Removes the outbox entries whose items Kafka acknowledged: the store's own
+ * rows whole, and the earlier transactions from the older rows that list them
+ * (a row left empty goes). The new array is computed from the row as the
+ * update finds it, so two consumers clearing the same row lose neither's work.
+ */
+export async function clearOutbox(sql: Sql, entries: OutboxEntries): Promise<void> {
+  if (entries.rows.length > 0) {
+    await sql`delete from transaction_items_outbox where batch_id = any(${entries.rows}::int8[])`;
+  }
+  if (entries.earlier.length === 0) return;
+  const ids = entries.earlier;
+  await sql.begin(async (tx) => {
+    await tx`
+      update transaction_items_outbox o
+      set event_ids = array(select unnest(o.event_ids) except select unnest(${ids}::text[]))
+      where o.event_ids && ${ids}::text[]`;
+    await tx`delete from transaction_items_outbox where cardinality(event_ids) = 0`;
+  });
 }
 
 /**
@@ -124,121 +229,4 @@ function deadLetterColumns(rejected: readonly Rejected[]) {
 export function isDataError(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   return typeof code === "string" && code.startsWith("22");
-}
-
-async function writeRows(
-  sql: Sql,
-  rows: WarehouseRows,
-): Promise<{ stored: number; publish: Set<string> }> {
-  // Times travel as text so that PostgreSQL parses them: postgres.js would
-  // round-trip them through Date (microseconds lost, 2026-02-30 rolled over).
-  const p = columns(rows.products);
-  const c = columns(rows.customers);
-  return await sql.begin(async (tx) => {
-    // The big tables load through COPY into session-local staging tables (no
-    // WAL, no indexes), then one INSERT ... SELECT each skips what is stored.
-    // Staged as text, so a bad value fails the INSERT (a clean error), never
-    // the COPY (postgres.js loses errors raised after the end of COPY data).
-    await tx`create temp table if not exists stage_events (event_id text, event_type text,
-      customer_id bigint, ts text, source_topic text, source_partition integer,
-      source_offset bigint, payload text) on commit delete rows`;
-    await writeCopy(
-      await tx`copy stage_events from stdin`.writable(),
-      rows.events.map((r) => [
-        r.event_id,
-        r.event_type,
-        r.customer_id,
-        r.timestamp,
-        r.source_topic,
-        r.source_partition,
-        r.source_offset,
-        r.payload,
-      ]),
-    );
-    // The transactions just added are owed their items: the insert returns them, so the
-    // outbox is read only for the batch's other (already stored) transactions.
-    const [inserted] = await tx<{ stored: number; owed: string[] }[]>`
-      with added as (
-        insert into realtime_events (event_id, event_type, customer_id, "timestamp",
-          source_topic, source_partition, source_offset, payload)
-        select event_id, event_type, customer_id, ts::timestamptz, source_topic,
-          source_partition, source_offset, payload::json
-        from stage_events order by event_id
-        on conflict (event_id) do nothing
-        returning event_id, event_type
-      ), owed as (
-        insert into transaction_items_outbox (event_id)
-        select event_id from added where event_type = 'transaction'
-        on conflict (event_id) do nothing
-      )
-      select count(*)::int as stored,
-        coalesce(array_agg(event_id) filter (where event_type = 'transaction'), '{}') as owed
-      from added`;
-    if (rows.sales.length > 0) {
-      await tx`create temp table if not exists stage_sales (detail_id bigint, event_id text,
-        transaction_id bigint, customer_id bigint, product_id bigint, category text,
-        quantity integer, unit_price_cents bigint, revenue_cents bigint, event_time text)
-        on commit delete rows`;
-      await writeCopy(
-        await tx`copy stage_sales from stdin`.writable(),
-        rows.sales.map((r) => [
-          r.detail_id,
-          r.event_id,
-          r.transaction_id,
-          r.customer_id,
-          r.product_id,
-          r.category,
-          r.quantity,
-          r.unit_price_cents,
-          r.revenue_cents,
-          r.event_time,
-        ]),
-      );
-      await tx`
-        insert into fact_sales (detail_id, event_id, transaction_id, customer_id, product_id,
-          category, quantity, unit_price_cents, revenue_cents, event_time)
-        select detail_id, event_id, transaction_id, customer_id, product_id, category, quantity,
-          unit_price_cents, revenue_cents, event_time::timestamptz
-        from stage_sales order by detail_id
-        on conflict (detail_id) do nothing`;
-      await tx`
-        insert into dim_product (product_id, name, category, last_unit_price_cents,
-          price_seen_at)
-        select * from unnest(${p.product_id}::int8[], ${p.name}::text[], ${p.category}::text[],
-          ${p.last_unit_price_cents}::int8[], ${p.price_seen_at}::text[]::timestamptz[])
-        on conflict (product_id) do update set name = excluded.name,
-          category = excluded.category, last_unit_price_cents = excluded.last_unit_price_cents,
-          price_seen_at = excluded.price_seen_at, updated_at = now()
-        where excluded.price_seen_at > dim_product.price_seen_at`;
-    }
-    await tx`
-      insert into dim_customer (customer_id, first_seen, last_seen)
-      select * from unnest(${c.customer_id}::int8[], ${c.first_seen}::text[]::timestamptz[],
-        ${c.last_seen}::text[]::timestamptz[])
-      on conflict (customer_id) do update
-        set first_seen = least(dim_customer.first_seen, excluded.first_seen),
-          last_seen = greatest(dim_customer.last_seen, excluded.last_seen)
-      where excluded.first_seen < dim_customer.first_seen
-        or excluded.last_seen > dim_customer.last_seen`;
-    const publish = new Set(inserted!.owed);
-    const earlier = rows.transactionIds.filter((id) => !publish.has(id));
-    if (earlier.length > 0) {
-      const owed = await tx<{ event_id: string }[]>`
-        select event_id from transaction_items_outbox where event_id = any(${earlier}::text[])`;
-      for (const r of owed) publish.add(r.event_id);
-    }
-    return { stored: inserted!.stored, publish };
-  });
-}
-
-type Columns<T> = { [K in keyof T]: T[K][] };
-
-/** Rows to column arrays, the shape `unnest` takes (no keys for no rows). */
-export function columns<T extends object>(rows: readonly T[]): Columns<T> {
-  const out = {} as Columns<T>;
-  if (rows.length === 0) return out;
-  for (const key of Object.keys(rows[0]!) as (keyof T)[]) {
-    out[key] = rows.map((row) => row[key]);
-  }
-  return out;
 }
