@@ -99,10 +99,14 @@ export async function copyChecked(
   timeoutMs = 60_000,
 ): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  // postgres.js writes CopyDone in the stream's _final; a query issued before that is refused.
-  const sink = into as Writable & { _final(cb: (error?: Error | null) => void): void };
+  // postgres.js writes CopyDone in the stream's _final; a query issued before that is refused
+  // (COPY_IN_PROGRESS). A stream that finishes (no _final, or one that waits for nothing) has
+  // sent it too.
+  const sink = into as Writable & { _final?(cb: (error?: Error | null) => void): void };
   const final = sink._final;
   const ended = new Promise<void>((resolve) => {
+    into.once("finish", resolve);
+    if (!final) return;
     sink._final = function (cb) {
       final.call(this, cb);
       resolve();
