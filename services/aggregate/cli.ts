@@ -47,7 +47,7 @@ if (import.meta.main) {
       "fetch-bytes": {
         type: "string",
         help: "Kafka fetch size per partition, in bytes",
-        default: String(4 * 1024 * 1024),
+        default: String(1024 * 1024),
       },
       "hold-after-write": {
         type: "boolean",

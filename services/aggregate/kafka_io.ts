@@ -23,6 +23,14 @@ import type { PartitionEnds } from "./offsets.ts";
 import { type Contribution, contributionOf } from "./reduce.ts";
 import { scanContribution } from "./scan.ts";
 
+/**
+ * The most a fetch response holds (unless one partition's limit is higher).
+ * Each response is one fresh buffer the size of the whole response, and the
+ * process's pages grew with it: a 2 MiB cap took 0.3 s of CPU (10%) off a
+ * drain of 220,538 messages, against 8 MiB (median of 6 runs each).
+ */
+export const FETCH_MAX_BYTES = 2 * 1024 * 1024;
+
 /** The topics the aggregator reads (the seed's Spark job read these three). */
 export const INPUT_TOPICS = ["transactions", "userBehavior", "transactionItems"] as const;
 
@@ -132,7 +140,7 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
         sessionTimeout: options.sessionTimeoutMs,
         rebalanceTimeout: 20_000,
         maxBytesPerPartition: options.fetchBytes,
-        maxBytes: Math.max(options.fetchBytes, 8 * 1024 * 1024),
+        maxBytes: Math.max(options.fetchBytes, FETCH_MAX_BYTES),
       });
       const crashed = Promise.withResolvers<unknown>();
       consumer.on(consumer.events.CRASH, ({ payload }) => {

@@ -27,7 +27,7 @@ export interface AggregatorOptions {
   heartbeatMs?: number;
   /** Events per Redis script call (default 5,000). */
   maxEvents?: number;
-  /** Kafka fetch size per partition (default 4 MiB). */
+  /** Kafka fetch size per partition (default 1 MiB). */
   fetchBytes?: number;
 }
 
@@ -55,6 +55,6 @@ export function resolveOptions(options: AggregatorOptions): ResolvedOptions {
     holdAfterWrite: options.holdAfterWrite ?? false,
     heartbeatMs: options.heartbeatMs ?? 2000,
     maxEvents: options.maxEvents ?? 5000,
-    fetchBytes: options.fetchBytes ?? 4 * 1024 * 1024,
+    fetchBytes: options.fetchBytes ?? 1024 * 1024,
   };
 }
