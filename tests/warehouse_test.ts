@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { BehaviorEvent, TransactionEvent } from "../lib/contracts.ts";
 import { openDatabase, type Sql } from "../lib/db.ts";
-import { copyChecked } from "../services/consume/copy.ts";
+import { copyChecked, copyChunks, copyLine } from "../services/consume/copy.ts";
 import {
   type Accepted,
   decodeMessage,
@@ -107,6 +107,23 @@ const itemIds = (events: readonly Accepted[]) =>
   events.flatMap((a) =>
     a.event.event_type === "transaction" ? a.event.items.map((i) => `ti-${i.detail_id}`) : []
   ).sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)));
+
+Deno.test("warehouse: COPY chunks are the lines' UTF-8 bytes, whole lines each, any size", () => {
+  const text = new TextDecoder("utf-8", { fatal: true });
+  const many = Array.from({ length: 10_000 }, (_, i) => [`ü${i}`, i, "z€".repeat(i % 300)]);
+  const cases = [
+    [["a\tb", 1, null], ["é€😀\\", -2.5, "x"]],
+    many,
+    // A line larger than a chunk, between others.
+    [...many.slice(0, 3000), ["y".repeat(3_000_000), 3, "😀".repeat(500_000)], ...many],
+  ];
+  for (const rows of cases) {
+    const chunks = [...copyChunks(rows)];
+    assert.equal(chunks.map((c) => text.decode(c)).join(""), rows.map(copyLine).join(""));
+    for (const c of chunks) assert.equal(c.at(-1), 10, "a chunk ends mid-line");
+    if (rows.length > 2) assert.ok(chunks.length >= 3, `${chunks.length} chunks`);
+  }
+});
 
 Deno.test(
   "warehouse: copyChecked rejects a COPY refused at its end or midway; the connection stays usable",

@@ -37,8 +37,63 @@ export function copyLine(row: readonly CopyValue[]): string {
   return line + "\n";
 }
 
-/** Lines per write: whole lines, so no character is ever split between chunks. */
-const LINES_PER_WRITE = 1000;
+/** Bytes per write, about: whole lines, so no character is ever split between chunks. */
+const CHUNK_BYTES = 1 << 20;
+const encoder = new TextEncoder();
+
+/**
+ * Rows as COPY text, UTF-8 encoded line by line into chunks of about
+ * {@link CHUNK_BYTES}. Handing the stream bytes spares its own conversion of a
+ * string concatenated from a thousand lines (flatten, count the UTF-8 bytes,
+ * encode): in V8 profiles of `consume --drain` the COPY writes took about a
+ * tenth less CPU (1.9 s against 2.1 s for 100,000 events and their items).
+ *
+ * @example
+ * ```ts
+ * import { copyChunks } from "./copy.ts";
+ * const [chunk] = [...copyChunks([["é", 1]])];
+ * new TextDecoder().decode(chunk); // "é\t1\n"
+ * ```
+ */
+export function* copyChunks(rows: readonly (readonly CopyValue[])[]): Generator<Uint8Array> {
+  let buffer = new Uint8Array(CHUNK_BYTES);
+  let used = 0;
+  for (const row of rows) {
+    const line = copyLine(row);
+    let done = encoder.encodeInto(line, buffer.subarray(used));
+    if (done.read < line.length) {
+      // The line does not fit: what was written of it is dropped, it starts a new chunk.
+      if (used > 0) yield buffer.subarray(0, used);
+      buffer = new Uint8Array(Math.max(CHUNK_BYTES, line.length * 3));
+      used = 0;
+      done = encoder.encodeInto(line, buffer);
+    }
+    used += done.written;
+  }
+  if (used > 0) yield buffer.subarray(0, used);
+}
+
+/**
+ * Writes the chunks of `rows` into `into` with backpressure, then ends it;
+ * resolves once the end is written (not acknowledged), or never once the
+ * stream is destroyed (its `error` tells).
+ */
+function pumpRows(into: Writable, rows: readonly (readonly CopyValue[])[]): Promise<void> {
+  return new Promise((resolve) => {
+    const chunks = copyChunks(rows);
+    const pump = () => {
+      for (;;) {
+        if (into.destroyed) return;
+        const next = chunks.next();
+        if (next.done) break;
+        if (!into.write(next.value)) return void into.once("drain", pump);
+      }
+      into.end();
+      resolve();
+    };
+    pump();
+  });
+}
 
 /**
  * Writes `rows` to a postgres.js COPY stream (`await tx\`copy t from stdin\`.writable()`)
@@ -61,17 +116,7 @@ export async function writeCopy(
           reject(new Error(`Cannot finish a COPY of ${rows.length} rows within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      let next = 0;
-      const pump = () => {
-        while (next < rows.length) {
-          let chunk = "";
-          const end = Math.min(rows.length, next + LINES_PER_WRITE);
-          for (; next < end; next++) chunk += copyLine(rows[next]!);
-          if (!into.write(chunk)) return void into.once("drain", pump);
-        }
-        into.end();
-      };
-      pump();
+      void pumpRows(into, rows);
     });
   } finally {
     clearTimeout(timer);
@@ -115,21 +160,7 @@ export async function copyChecked(
   const failed = new Promise<never>((_, reject) => into.once("error", reject));
   failed.catch(() => {});
   try {
-    const written = new Promise<void>((resolve) => {
-      let next = 0;
-      const pump = () => {
-        while (next < rows.length) {
-          let chunk = "";
-          const end = Math.min(rows.length, next + LINES_PER_WRITE);
-          for (; next < end; next++) chunk += copyLine(rows[next]!);
-          if (into.destroyed) return;
-          if (!into.write(chunk)) return void into.once("drain", pump);
-        }
-        into.end();
-        resolve();
-      };
-      pump();
-    });
+    const written = pumpRows(into, rows);
     const watchdog = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
