@@ -45,11 +45,11 @@ function transaction(id: number, timestamp = "2026-11-29T10:00:00.123Z"): Transa
   };
 }
 
-function behavior(id: number): BehaviorEvent {
+function behavior(id: number, type: BehaviorEvent["event_type"] = "search"): BehaviorEvent {
   return {
     schema_version: 1,
     event_id: `ub-${id}`,
-    event_type: "search",
+    event_type: type,
     customer_id: 3,
     timestamp: "2026-11-29T10:00:01.000Z",
     behavior_id: id,
@@ -296,6 +296,38 @@ Deno.test(
       } finally {
         await sql.end({ timeout: 5 });
       }
+    });
+  },
+);
+
+Deno.test(
+  "warehouse: a searched event stored before is skipped by the probe; a page view stored before fails the COPY and falls back",
+  io,
+  async () => {
+    await withWarehouse(async (sql, ns) => {
+      const other = await openDatabase(ns.config, "dwh", { max: 1 });
+      try {
+        await storeEvents(other, [
+          accept(behavior(1), "searches"),
+          accept(behavior(2, "page_view"), "userBehavior"),
+        ]);
+      } finally {
+        await other.end({ timeout: 5 });
+      }
+      const searched = await storeEvents(sql, [accept(behavior(1), "userBehavior"), ...txns(1, 3)]);
+      assert.equal(searched.fallbacks, 0);
+      assert.equal(searched.stored, 3);
+      const viewed = await storeEvents(sql, [
+        accept(behavior(2, "page_view"), "userBehavior"),
+        ...txns(4, 3),
+      ]);
+      assert.equal(viewed.fallbacks, 1);
+      assert.equal(viewed.stored, 3);
+      const stored = await contents(sql);
+      // The first copy stored stays: a later one of the same event changes nothing.
+      assert.equal(stored.events["ub-1"], "t.searches");
+      assert.equal(Object.keys(stored.events).length, 8);
+      assert.deepEqual(stored.saleIds, itemIds(txns(1, 6)));
     });
   },
 );

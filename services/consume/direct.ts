@@ -1,8 +1,8 @@
 /**
  * The warehouse's fast path: the batch's new rows go by COPY straight into
  * `realtime_events` and `fact_sales`, with no staging table and no
- * `ON CONFLICT`. Which rows are new is asked first (one index probe per event
- * id); a transaction's `fact_sales` rows are written only in the transaction
+ * `ON CONFLICT`. Which rows are new is asked first for the events that may be
+ * stored already (one index probe each); a transaction's `fact_sales` rows are written only in the transaction
  * that stores its event, so those of the transactions being added are new too.
  *
  * Should anything still be in the way (a concurrent writer stored one of the
@@ -13,10 +13,14 @@
  * @module
  */
 
+import { CART_TYPES } from "../../lib/contracts.ts";
 import type { Sql } from "../../lib/db.ts";
 import { copyChecked } from "./copy.ts";
 import { type Accepted, type WarehouseRows, warehouseRows } from "./rows.ts";
 import { eventLines, owedEarlier, saleLines, upsertDimensions, type Written } from "./staged.ts";
+
+/** Behaviour types produce sends on two topics (`user_behavior` and a subset topic). */
+const readTwice = new Set<string>(["search", ...CART_TYPES]);
 
 /** Thrown when the fast path could not write its batch (already rolled back). */
 export class FastPathFailed extends Error {
@@ -35,11 +39,11 @@ const FALL_BACK = /^(22|23|25P02|40)/;
 
 /**
  * Writes the new rows of `accepted` (as `rows`) in one transaction. Which are
- * new is asked for the behaviour events only, unless `probeAll`: those are the
- * ones read twice in normal running (on `user_behavior` and again on
- * `searches` or `cart_events`, maybe in another flush), while a transaction
- * comes once unless its batch is redelivered or replayed, and then the COPY
- * fails and tells. Throws {@link FastPathFailed} when the staging path should
+ * new is asked, unless `probeAll`, only for the behaviour events of the types
+ * read twice in normal running (searches and cart events: on `user_behavior`
+ * and again on `searches` or `cart_events`, maybe in another flush, see
+ * lib/contracts.ts); any other event comes once unless its batch is
+ * redelivered or replayed, and then the COPY fails and tells. Throws {@link FastPathFailed} when the staging path should
  * take the batch, any other error (a cut connection) as it came.
  */
 export async function writeDirect(
@@ -52,7 +56,7 @@ export async function writeDirect(
     return await sql.begin(async (tx) => {
       const ids: string[] = [];
       for (const r of rows.events) {
-        if (probeAll || r.event_type !== "transaction") ids.push(r.event_id);
+        if (probeAll || readTwice.has(r.event_type)) ids.push(r.event_id);
       }
       const stored = new Set<string>();
       if (ids.length > 0) {
