@@ -7,8 +7,6 @@ import assert from "node:assert/strict";
 import { names, type TransactionMetrics } from "../lib/contracts.ts";
 import { createRedis } from "../lib/redis.ts";
 import { createBatcher, createSerial } from "../services/aggregate/batcher.ts";
-import { Buffer } from "node:buffer";
-import { packUints } from "../services/aggregate/pack.ts";
 import { contributionOf, encodeChunks, fieldsOf } from "../services/aggregate/reduce.ts";
 import { createMetricsScript, scriptKeys } from "../services/aggregate/script.ts";
 import { createWatermarkTracker } from "../services/aggregate/watermark.ts";
@@ -155,31 +153,6 @@ Deno.test("batcher: concurrent submissions share a flush; flushes and ticks run 
 });
 
 // --------------------------------------------------------- the Redis script
-
-Deno.test({
-  name: "script: the packed events read back in Redis' cmsgpack as the same numbers",
-  ...services,
-  async fn() {
-    const ns = await createTestNamespace("aggp");
-    const redis = createRedis(ns.config);
-    try {
-      const values = [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1];
-      const packed = packUints(values);
-      const reply = await redis.eval(
-        "local t = cmsgpack.unpack(ARGV[1]); local out = {} " +
-          "for i = 1, #t do out[i] = string.format('%d', t[i]) end return out",
-        0,
-        Buffer.from(packed.buffer, packed.byteOffset, packed.length),
-      );
-      assert.deepEqual(reply, values.map(String));
-      assert.throws(() => packUints([-1]), RangeError);
-      assert.throws(() => packUints([1.5]), RangeError);
-    } finally {
-      redis.disconnect();
-      await ns.cleanup();
-    }
-  },
-});
 
 const SCRIPT_OPTIONS = {
   windowMs: 30_000,

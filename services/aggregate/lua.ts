@@ -93,15 +93,48 @@ end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
--- 1. De-duplicate (one BITFIELD per 1,000 ids; the old bit says "seen") and count new
---    events per group, summing their variable amounts.
+-- 1. De-duplicate (the old bit says "seen") and count new events per group, summing their
+--    variable amounts. A section whose ids are dense reads its bitmap's byte range once
+--    (GETRANGE), tests and sets the bits here and writes the range back (SETRANGE); a sparse one
+--    uses one BITFIELD per 1,000 ids. Bit b is bit 7 - b % 8 of byte b / 8, as in BITFIELD.
 local counts, sums = {}, {}
 local added, duplicates = 0, 0
-local q, nargs = p, #ARGV
-while q <= nargs do
-  -- A section: its bitmap key, its event count, its events packed (bit, group, amount each).
-  local key, k, ev = ARGV[q], tonumber(ARGV[q + 1]), cmsgpack.unpack(ARGV[q + 2])
-  q = q + 3
+local function count(ev, e)
+  local g = ev[e + 2]
+  counts[g] = (counts[g] or 0) + 1
+  sums[g] = (sums[g] or 0) + ev[e + 3]
+  added = added + 1
+end
+local MASK = {128, 64, 32, 16, 8, 4, 2, 1}
+local function dense(key, ev, k, first, last)
+  local s = redis.call('GETRANGE', key, first, last)
+  local byte, band, bor, floor = string.byte, bit.band, bit.bor, math.floor
+  local cur, changed = {}, false
+  for j = 0, k - 1 do
+    local e = 3 * j
+    local b = ev[e + 1]
+    local i = floor(b / 8) - first
+    local v = cur[i]
+    if v == nil then v = byte(s, i + 1) or 0 end
+    local m = MASK[b % 8 + 1]
+    if band(v, m) == 0 then
+      cur[i] = bor(v, m)
+      changed = true
+      count(ev, e)
+    else
+      cur[i] = v
+      duplicates = duplicates + 1
+    end
+  end
+  if changed then
+    local n = last - first + 1
+    local bytes, parts = {}, {}
+    for i = 0, n - 1 do bytes[i + 1] = cur[i] or byte(s, i + 1) or 0 end
+    for a = 1, n, 4000 do parts[#parts + 1] = string.char(unpack(bytes, a, math.min(n, a + 3999))) end
+    redis.call('SETRANGE', key, first, table.concat(parts))
+  end
+end
+local function sparse(key, ev, k)
   local done = 0
   while done < k do
     local n = math.min(1000, k - done)
@@ -112,17 +145,26 @@ while q <= nargs do
     end
     local old = redis.call('BITFIELD', key, unpack(args))
     for j = 0, n - 1 do
-      if old[j + 1] == 0 then
-        local e = 3 * (done + j)
-        local g = ev[e + 2]
-        counts[g] = (counts[g] or 0) + 1
-        sums[g] = (sums[g] or 0) + ev[e + 3]
-        added = added + 1
-      else
-        duplicates = duplicates + 1
-      end
+      if old[j + 1] == 0 then count(ev, 3 * (done + j)) else duplicates = duplicates + 1 end
     end
     done = done + n
+  end
+end
+local q, nargs = p, #ARGV
+while q <= nargs do
+  -- A section: its bitmap key, its event count, its events packed (bit, group, amount each).
+  local key, k, ev = ARGV[q], tonumber(ARGV[q + 1]), cmsgpack.unpack(ARGV[q + 2])
+  q = q + 3
+  if k > 0 then
+    local lo, hi = ev[1], ev[1]
+    for j = 1, k - 1 do
+      local b = ev[3 * j + 1]
+      if b < lo then lo = b elseif b > hi then hi = b end
+    end
+    local first, last = math.floor(lo / 8), math.floor(hi / 8)
+    -- Dense: at most 2 bytes of bitmap per event (plus a little), where rewriting the range
+    -- costs less than BITFIELD's four arguments per event.
+    if last - first < 2 * k + 64 then dense(key, ev, k, first, last) else sparse(key, ev, k) end
   end
 end
 
