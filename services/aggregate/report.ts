@@ -49,7 +49,8 @@ export function addFlush(totals: Totals, report: FlushReport, at: Date): void {
   totals.lastFlushAt = at.toISOString();
 }
 
-const fmt = (n: number) => n.toLocaleString("en-US");
+// en-US grouping of the integer counts logged; toLocaleString cost ~30 ms of ICU set-up per process.
+const fmt = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 
 /** Dead letters logged one by one per flush. */
 export const DEAD_LETTER_LINES = 20;

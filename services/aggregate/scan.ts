@@ -36,7 +36,9 @@ const TRANSACTION_ITEM = ascii("transaction_item");
 const BEHAVIORS = BEHAVIOR_TYPES.map((t) => ({ bytes: ascii(t), shape: behaviorShape(t) }));
 const ID_PREFIX = { txn: ascii("txn-"), ub: ascii("ub-"), ti: ascii("ti-") };
 
-const top = new Scan();
+// One scan per topic (and one for items), each learning its producer's key order.
+const tops = { transactions: new Scan(), userBehavior: new Scan(), transactionItems: new Scan() };
+let top = tops.transactions;
 const item = new Scan();
 
 const BASE = ["schema_version", "event_id", "event_type", "customer_id", "timestamp"] as const;
@@ -237,16 +239,21 @@ export function scanContribution(
   bytes: Uint8Array | null | undefined,
 ): Contribution | undefined {
   if (!bytes || bytes.length === 0 || bytes.length > MAX_EVENT_BYTES) return undefined;
-  top.reset(bytes, 0);
   let c: Contribution | undefined;
   switch (topic) {
     case "transactions":
+      top = tops.transactions;
+      top.reset(bytes, 0);
       c = transaction(top);
       break;
     case "userBehavior":
+      top = tops.userBehavior;
+      top.reset(bytes, 0);
       c = behavior(top);
       break;
     case "transactionItems":
+      top = tops.transactionItems;
+      top.reset(bytes, 0);
       c = transactionItem(top);
       break;
     default:

@@ -66,6 +66,10 @@ for (const [i, bytes] of ENCODED.entries()) {
   const k = bytes.length * 256 + bytes[0]!;
   BY_START.set(k, [...(BY_START.get(k) ?? []), i]);
 }
+/** `"name":` of each field: what the predicted next key must be, byte for byte. */
+const QUOTED = FIELDS.map((f) => new TextEncoder().encode(`"${f}":`));
+/** The `last` of a scan before its first key. */
+const START = FIELDS.length;
 
 /** Per field of one object: its integer value, NULL, or the start of its string. */
 export class Scan {
@@ -76,15 +80,37 @@ export class Scan {
   seen = 0;
   pos = 0;
   bytes: Uint8Array = new Uint8Array(0);
+  /** The slot of the previous key (START before the first). */
+  last: number = START;
+  /** Per slot (and START): the key that followed it last time, or NONE. Messages of one
+   * producer write their keys in one order, so the next key is mostly known. */
+  readonly next = new Int8Array(FIELDS.length + 1).fill(NONE);
   reset(bytes: Uint8Array, pos: number) {
     this.bytes = bytes;
     this.pos = pos;
     this.seen = 0;
+    this.last = START;
   }
+}
+
+/** The predicted key, if it is the one at the scan position and not seen yet; else NONE. */
+function predicted(s: Scan): number {
+  const slot = s.next[s.last]!;
+  if (slot === NONE || (s.seen >> slot) & 1) return NONE;
+  const name = QUOTED[slot]!;
+  const b = s.bytes;
+  const p = s.pos;
+  for (let i = 0; i < name.length; i++) if (b[p + i] !== name[i]) return NONE;
+  s.seen |= 1 << slot;
+  s.pos = p + name.length;
+  s.last = slot;
+  return slot;
 }
 
 /** Reads `"key":` at the scan position: the field's slot, or NONE. */
 function key(s: Scan): number {
+  const guess = predicted(s);
+  if (guess !== NONE) return guess;
   const b = s.bytes;
   let p = s.pos;
   if (b[p] !== C.Quote) return NONE;
@@ -100,6 +126,8 @@ function key(s: Scan): number {
     if ((s.seen >> slot) & 1) return NONE; // repeated: JSON.parse would keep the last
     s.seen |= 1 << slot;
     s.pos = p + 2;
+    s.next[s.last] = slot;
+    s.last = slot;
     return slot;
   }
   return NONE;
