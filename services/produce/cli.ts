@@ -31,7 +31,7 @@ const FLAGS = {
     type: "string",
     help: "first re-send rows created at or after this ISO 8601 time (same event ids)",
   },
-  batch: { type: "string", default: "5000", help: "rows per page when catching up" },
+  batch: { type: "string", default: "2000", help: "rows per page when catching up" },
 } as const;
 
 if (import.meta.main) {

@@ -32,7 +32,7 @@ export interface PublisherOptions {
   drain?: boolean;
   /** Poll interval when no NOTIFY arrives (default 2000). */
   intervalMs?: number;
-  /** Rows per page (default 5000). */
+  /** Rows per page (default 2000). */
   batch?: number;
   /** Re-send rows created at or after this time first (same event ids). */
   replaySince?: Date;
@@ -73,7 +73,7 @@ export function createRowPublisher(
   const {
     drain = false,
     intervalMs = 2000,
-    batch = 5000,
+    batch = 2000,
     replaySince,
     signal,
     heartbeatMs = 2000,
