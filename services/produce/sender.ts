@@ -36,7 +36,8 @@ export function createSender(
       const topic = topics[m.topic];
       let list = byTopic.get(topic);
       if (!list) byTopic.set(topic, list = []);
-      list.push({ key: m.key, value: m.value });
+      // The message itself, no copy: the sender sets its partition, kafkajs reads key and value.
+      list.push(m);
     }
     return sender.send([...byTopic].map(([topic, list]) => ({ topic, messages: list })));
   }

@@ -156,9 +156,15 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
         // Ask for the next page at once: PostgreSQL works while this one is encoded and sent.
         next = fetchPage(position);
         const messages = toMessages(page.rows);
+        // The send keeps what it needs, not the rows: less for V8 to keep alive meanwhile.
+        const sent = {
+          last: page.last,
+          rows: page.rows.length,
+          line: describe(page.rows, messages),
+        };
         if (inflight) await inflight;
         if (sendError !== undefined) break;
-        inflight = sendPage(page, messages).catch(async (error) => {
+        inflight = sendPage(sent, messages).catch(async (error) => {
           sendError = error;
           await sender.reset();
         });
@@ -179,12 +185,15 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
     if (compareCursor(acked, stored) > 0) saver.save(acked);
     await saver.flush();
   }
-  async function sendPage(page: Page<R>, messages: OutMessage[]): Promise<void> {
-    log.info(describe(page.rows, messages));
+  async function sendPage(
+    page: { last: Cursor; rows: number; line: string },
+    messages: OutMessage[],
+  ): Promise<void> {
+    log.info(page.line);
     await watched(sender.send(messages), messages.length);
-    acked = page.last!;
+    acked = page.last;
     times.lastAckAt = Date.now();
-    counts.events += page.rows.length;
+    counts.events += page.rows;
     counts.messages += messages.length;
     saver.save(acked);
   }
