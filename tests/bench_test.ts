@@ -112,7 +112,7 @@ Deno.test("the report has the issue's JSON shape and renders", () => {
     endToEnd: {
       events: 1000,
       ms: 500,
-      cpuSeconds: { produce: 0.05, kafka: 0.02 },
+      cpuSeconds: { produce: 0.05, kafka: 0.02, bench: 0.01 },
       machineCpuSeconds: 0.09,
     },
     steady: {
@@ -148,7 +148,12 @@ Deno.test("the report has the issue's JSON shape and renders", () => {
   assert.equal(report.stages.consume.ratio_vs_copy, 0.1);
   assert.equal(report.stages.produce.ratio_vs_kafka_perf, null);
   assert.equal(report.end_to_end.events_per_s, 2000);
-  assert.deepEqual(report.end_to_end.cpu_us_per_event, { produce: 50, kafka: 20, total: 70 });
+  assert.deepEqual(report.end_to_end.cpu_us_per_event, {
+    produce: 50,
+    kafka: 20,
+    bench: 10,
+    total: 70,
+  });
   assert.equal(report.end_to_end.machine_cpu_us_per_event, 90);
   assert.equal(report.freshness_ms.p99, 30);
   assert.match(renderReport(report), /end to end/);

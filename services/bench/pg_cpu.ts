@@ -108,3 +108,55 @@ export function watchMachineCpu(): CpuWatch {
     },
   };
 }
+
+/**
+ * CPU of long-lived processes (the Kafka broker, Redis): found once by `ps`,
+ * read at the start and at `stop()`, nothing in between, so that measuring
+ * them takes no CPU from the chain while it runs.
+ */
+export function watchLongLivedCpu(matches: (psLine: string) => boolean): CpuWatch {
+  const read = async (pids: number[]) => {
+    const byPid = new Map<number, number>();
+    if (pids.length === 0) return byPid;
+    const stats = await run(["cat", ...pids.map((pid) => `/proc/${pid}/stat`)]);
+    for (const line of stats.split("\n")) {
+      const cpu = statCpuSeconds(line);
+      if (cpu !== undefined) byPid.set(Number(line.split(" ")[0]), cpu);
+    }
+    return byPid;
+  };
+  const first = run(["ps", "-eo", "pid=,args="]).then(async (ps) => {
+    const pids = ps.split("\n").filter(matches)
+      .map((l) => Number(l.trim().split(/\s+/)[0])).filter((pid) => pid > 0);
+    return { pids, before: await read(pids) };
+  });
+  return {
+    async stop() {
+      const { pids, before } = await first;
+      let total = 0;
+      for (const [pid, cpu] of await read(pids)) total += cpu - (before.get(pid) ?? cpu);
+      return total;
+    },
+  };
+}
+
+/**
+ * CPU of the bench's own process and of the children it waited for (its
+ * `ps` and `cat` samplers): fields 14 to 17 of `/proc/<pid>/stat`.
+ */
+export function watchBenchCpu(): CpuWatch {
+  const read = async () => {
+    const line = await run(["cat", `/proc/${Deno.pid}/stat`]);
+    const rest = line.slice(line.lastIndexOf(")") + 2).split(" ").slice(11, 15).map(Number);
+    return rest.length === 4 && rest.every(Number.isFinite)
+      ? rest.reduce((a, b) => a + b, 0) / 100
+      : undefined;
+  };
+  const first = read();
+  return {
+    async stop() {
+      const [a, b] = [await first, await read()];
+      return a === undefined || b === undefined ? 0 : b - a;
+    },
+  };
+}

@@ -13,7 +13,7 @@ import { catchUp, generateArgs, warmUp } from "./catchup.ts";
 import { exportWarehouseLines } from "./copy_anchor.ts";
 import { itemsInShop, publishedMessages, reconcile } from "./counts.ts";
 import { describeMachine } from "./machine.ts";
-import { watchMachineCpu, watchPostgresCpu, watchProcessesCpu } from "./pg_cpu.ts";
+import { watchBenchCpu, watchLongLivedCpu, watchMachineCpu, watchPostgresCpu } from "./pg_cpu.ts";
 import type { BenchNamespace } from "./namespace.ts";
 import type { SampleMessage } from "./payload.ts";
 import type { Progress } from "./progress.ts";
@@ -81,8 +81,9 @@ export async function runBench(
   const items = await itemsInShop(config);
   const pgDuringE2e = watchPostgresCpu(ns.namespace);
   // The broker and Redis serve the whole machine: only a quiet machine makes these the chain's.
-  const kafkaDuringE2e = watchProcessesCpu((l) => l.includes("kafka.Kafka"));
-  const redisDuringE2e = watchProcessesCpu((l) => l.includes("redis-server"));
+  const kafkaDuringE2e = watchLongLivedCpu((l) => l.includes("kafka.Kafka"));
+  const redisDuringE2e = watchLongLivedCpu((l) => l.includes("redis-server"));
+  const benchDuringE2e = watchBenchCpu();
   const machineDuringE2e = watchMachineCpu();
   const pipeline = startPipeline(env);
   let dashboard: StageProcess | undefined;
@@ -99,6 +100,8 @@ export async function runBench(
     e2eCpu.postgres = await pgDuringE2e.stop();
     e2eCpu.kafka = await kafkaDuringE2e.stop();
     e2eCpu.redis = await redisDuringE2e.stop();
+    // The bench's polling and samplers: on the same 2 cores, so part of what the machine did.
+    e2eCpu.bench = await benchDuringE2e.stop();
     e2eMachineCpu = await machineDuringE2e.stop();
     progress.note(`end to end: ${options.events} events in ${(e2e.ms / 1000).toFixed(2)} s`);
     let sseUrl: string | undefined;
