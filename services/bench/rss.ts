@@ -86,6 +86,11 @@ export function watchRss(pid: number, everyMs = 200) {
   return {
     peak: () => peak,
     cpu: () => cpu,
+    /** Takes a sample now: exact figures at the end of a phase, whatever `everyMs`. */
+    async sampleNow(): Promise<number> {
+      await sample();
+      return cpu;
+    },
     /** Takes a last sample (if the process is still there) and stops. */
     async stop(): Promise<number> {
       clearInterval(timer);

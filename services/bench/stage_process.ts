@@ -28,6 +28,8 @@ export interface StageProcess {
   startedAt: number;
   /** CPU seconds used so far (last sample). */
   cpu(): number;
+  /** CPU seconds used so far, sampled now. */
+  cpuNow(): Promise<number>;
   /** Resolves when the process exits (whatever the code). */
   exited: Promise<StageExit>;
   /** Sends SIGTERM (the stages' clean shutdown) and waits; SIGKILL after `graceMs`. */
@@ -47,7 +49,11 @@ export function spawnStage(
   task: string,
   args: string[],
   env: Record<string, string>,
-  { onLine }: { onLine?: (line: string) => void } = {},
+  { onLine, sampleEveryMs = 200 }: {
+    onLine?: (line: string) => void;
+    /** How often peak RSS and CPU are read (each read spawns a `cat` beside the stages). */
+    sampleEveryMs?: number;
+  } = {},
 ): StageProcess {
   const startedAt = performance.now();
   const child = new Deno.Command(denoExecutable(), {
@@ -59,7 +65,7 @@ export function spawnStage(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const rss = watchRss(child.pid);
+  const rss = watchRss(child.pid, sampleEveryMs);
   const tail: string[] = [];
   const collect = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
@@ -96,6 +102,7 @@ export function spawnStage(
     startedAt,
     exited,
     cpu: () => rss.cpu(),
+    cpuNow: () => rss.sampleNow(),
     async stop(graceMs = 15_000) {
       try {
         child.kill("SIGTERM");

@@ -28,7 +28,11 @@ export interface Pipeline {
 
 /** Spawns the three processing stages in their running (not --drain) mode. */
 export function startPipeline(env: Record<string, string>): Pipeline {
-  const stages = ["produce", "consume", "aggregate"].map((task) => spawnStage(task, [], env));
+  // Once a second: the running stages live through the whole phase (their CPU is read
+  // exactly at its end), and every sample is a process spawned on the chain's 2 cores.
+  const stages = ["produce", "consume", "aggregate"].map((task) =>
+    spawnStage(task, [], env, { sampleEveryMs: 1000 })
+  );
   return {
     stages,
     async stop() {
