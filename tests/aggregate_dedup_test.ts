@@ -21,6 +21,7 @@ import {
 import { createMetricsScript, scriptKeys } from "../services/aggregate/script.ts";
 import { createTestNamespace } from "./_support.ts";
 import { services, T0 } from "./_aggregate_support.ts";
+import { random } from "../services/bench/payload.ts";
 
 Deno.test({
   name: "script: the packed events read back in Redis' cmsgpack as the same numbers",
@@ -46,16 +47,6 @@ Deno.test({
     }
   },
 });
-
-/** A small deterministic generator (mulberry32). */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 Deno.test({
   name: "script: dense and sparse sections set exactly the bits of the ids, each counted once",

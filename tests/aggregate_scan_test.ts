@@ -12,6 +12,7 @@ import { decodeEvent, type TopicKey } from "../lib/contracts.ts";
 import { contributionOf, fieldsOf } from "../services/aggregate/reduce.ts";
 import { scanContribution } from "../services/aggregate/scan.ts";
 import { type AnyEvent, behavior, itemsOf, T0, transaction } from "./_aggregate_support.ts";
+import { random } from "../services/bench/payload.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -156,16 +157,6 @@ Deno.test("scan: timestamps give Date.parse's time, or go to decodeEvent", () =>
   }
   assert.ok(accepted > 1000, `only ${accepted} timestamps took the fast path`);
 });
-
-/** A small deterministic generator (mulberry32). */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const VALUES = [
   "0",

@@ -18,6 +18,7 @@ import {
   type ProduceArgs,
   produceV3,
 } from "../lib/kafkajs_produce.ts";
+import { random } from "../services/bench/payload.ts";
 
 const require = createRequire(import.meta.url);
 const Long = require("kafkajs/src/utils/long.js");
@@ -25,16 +26,6 @@ const produce = require("kafkajs/src/protocol/requests/produce/index.js");
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
-
-/** A deterministic pseudo-random generator (mulberry32). */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = [
   "a",
