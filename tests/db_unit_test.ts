@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { isConnectionError, isCutTypeFetch, isCutWrite } from "../lib/db.ts";
+import { assertRowsIntact, isConnectionError, isCutTypeFetch, isCutWrite } from "../lib/db.ts";
 
 const FRAME = "    at Immediate.nextWrite (file:///root/.cache/deno/npm/registry.npmjs.org/" +
   "postgres/3.4.9/src/connection.js:255:22)";
@@ -56,4 +56,19 @@ Deno.test("db: connection errors are told from statement errors", () => {
   for (const code of ["23505", "42P01", "22P02", undefined, "ERR_X"]) {
     assert.ok(!isConnectionError({ code }), String(code));
   }
+});
+
+Deno.test("db: a result with a missing row is a connection error, retried as after a cut", () => {
+  const rows = [{ id: 1 }, { id: 2 }];
+  assert.equal(assertRowsIntact(rows, "read a page"), rows);
+  assert.deepEqual(assertRowsIntact([], "read a page"), []);
+  const holed: { id: number }[] = [];
+  holed[2] = { id: 3 };
+  assert.throws(
+    () => assertRowsIntact(holed, "read a page"),
+    (error: Error & { code?: string }) =>
+      error.code === "CONNECTION_CLOSED" && isConnectionError(error) &&
+      error.message === "Cannot read a page as row 0 of 3 is missing from the result " +
+          "(postgres.js after a cut connection); reading it again",
+  );
 });

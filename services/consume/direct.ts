@@ -14,7 +14,7 @@
  */
 
 import { CART_TYPES } from "../../lib/contracts.ts";
-import type { Sql } from "../../lib/db.ts";
+import { assertRowsIntact, type Sql } from "../../lib/db.ts";
 import { copyChecked } from "./copy.ts";
 import { type Accepted, type WarehouseRows, warehouseRows } from "./rows.ts";
 import { eventLines, owedEarlier, saleLines, upsertDimensions, type Written } from "./staged.ts";
@@ -62,7 +62,7 @@ export async function writeDirect(
       if (ids.length > 0) {
         const found = await tx<{ event_id: string }[]>`
           select event_id from realtime_events where event_id = any(${ids}::text[])`;
-        for (const r of found) stored.add(r.event_id);
+        for (const r of assertRowsIntact(found, "probe the stored events")) stored.add(r.event_id);
       }
       const isStored = (id: string) => stored.has(id);
       const storedTransactions = stored.size > 0 ? rows.transactionIds.filter(isStored) : [];

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Sql } from "../../lib/db.ts";
+import { assertRowsIntact, type Sql } from "../../lib/db.ts";
 import { type Cursor, cursorOf, cursorParams, formatCursor } from "./cursor.ts";
 import {
   CURSOR_READ,
@@ -95,7 +95,7 @@ export function createSource<R extends PageRow>(sql: Sql, table: StreamTable): S
       ...cursorParams(after),
       limit,
     ]);
-    return toPage(rows);
+    return toPage(assertRowsIntact(rows, `read a page of ${stream}`));
   }
 
   async function replayPage(since: Date, after: Cursor, upto: Cursor, limit: number) {
@@ -105,7 +105,7 @@ export function createSource<R extends PageRow>(sql: Sql, table: StreamTable): S
       ...cursorParams(upto),
       limit,
     ]);
-    return toPage(rows);
+    return toPage(assertRowsIntact(rows, `read a replay page of ${stream}`));
   }
 
   async function held(after: Cursor): Promise<Held> {
