@@ -252,8 +252,15 @@ export async function openDatabase(
   }
   const sql = connect(url, { max });
   try {
-    // A cut connection here is no reason to stop: migrations are one transaction each.
-    await retry(() => migrate(sql, name), {
+    // A cut connection here is no reason to stop: migrations are one transaction each. Each
+    // retry gets a fresh pool: a socket left half closed by a cut makes every later attempt on
+    // it wait out the connect timeout (CONNECT_TIMEOUT), which used up the attempts.
+    const attempt = () =>
+      migrate(sql, name).catch((error) => {
+        if (isConnectionError(error)) renewPool(sql);
+        throw error;
+      });
+    await retry(attempt, {
       what: `apply the migrations of ${redact(url)}`,
       attempts,
       log,
