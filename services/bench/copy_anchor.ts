@@ -13,6 +13,7 @@ import { pipeline } from "node:stream/promises";
 import type { Sql } from "../../lib/db.ts";
 import { names, type TopicKey } from "../../lib/contracts.ts";
 import type { SampleMessage } from "./payload.ts";
+import { copyLine } from "../consume/copy.ts";
 
 /** Columns written, in order; `processed_at` takes its default as in the consumer. */
 export const COPY_COLUMNS = [
@@ -28,23 +29,8 @@ export const COPY_COLUMNS = [
 
 export type CopyRow = readonly [string, string, number, string, string, number, number, string];
 
-/**
- * Escapes one row for COPY's text format (tab-separated, `\N` for null).
- *
- * @example
- * ```ts
- * import { copyLine } from "./copy_anchor.ts";
- * copyLine(["a\tb", 1]); // "a\\tb\t1\n"
- * ```
- */
-export function copyLine(row: readonly (string | number | null)[]): string {
-  return row.map((v) =>
-    v === null
-      ? "\\N"
-      : String(v).replace(/[\\\t\n\r]/g, (c) =>
-        c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r")
-  ).join("\t") + "\n";
-}
+/** One row as a line of COPY text: the consumer's own escaping, so the anchor loads the same bytes. */
+export { copyLine };
 
 /** Warehouse rows for synthetic messages, as the consumer would store them. */
 export function rowsFromMessages(
