@@ -12,7 +12,7 @@ import {
   parseProducerPerformance,
 } from "../services/bench/kafka_tools_output.ts";
 import { freshnessByCount } from "../services/bench/freshness.ts";
-import { copyLine } from "../services/bench/copy_anchor.ts";
+import { copyLine } from "../services/consume/copy.ts";
 import { statCpuSeconds, statusFieldMb } from "../services/bench/rss.ts";
 import { busySeconds } from "../services/bench/pg_cpu.ts";
 import { sampleMessages } from "../services/bench/payload.ts";
@@ -125,7 +125,15 @@ Deno.test("the report has the issue's JSON shape and renders", () => {
       frames: 2,
       rss: { produce: 1, consume: 2, aggregate: 3, dashboard: 4 },
     },
-    anchors: { copy: { rows: 1000, ms: 100, events_per_s: 10000 } },
+    anchors: {
+      copy: {
+        rows: 1000,
+        sale_rows: 1600,
+        ms: 100,
+        events_per_s: 10000,
+        events_table_per_s: 16000,
+      },
+    },
     reconcile: {
       generated: 2000,
       transactions: 1400,
@@ -200,5 +208,12 @@ Deno.test({
     assert.equal(report.steady.events, rate * seconds);
     assert.equal(report.freshness_ms.samples + report.freshness_ms.unseen, rate * seconds);
     assert.ok(report.stages.produce.messages >= events);
+    // The COPY anchor loads what the consumer stored after the first backlog: its events and
+    // their items (70% are transactions of one item or more).
+    assert.equal(report.anchors.copy.rows, events);
+    assert.ok(
+      report.anchors.copy.sale_rows >= events / 2,
+      `${report.anchors.copy.sale_rows} sales`,
+    );
   },
 });

@@ -156,7 +156,12 @@ export interface BenchReport {
   anchors: {
     kafka_producer_perf: { events_per_s: number; message_bytes: number; p99_ms: number } | null;
     kafka_consumer_perf: { events_per_s: number; fetch_events_per_s: number } | null;
-    copy: { events_per_s: number; rows: number } | null;
+    copy: {
+      events_per_s: number;
+      rows: number;
+      sale_rows: number;
+      events_table_per_s: number;
+    } | null;
   };
   reconcile: Reconcile;
   targets: Target[];
@@ -294,7 +299,14 @@ export function buildReport(m: Measurements): BenchReport {
           fetch_events_per_s: round(kafka.consumer_perf.fetch_records_per_s) ?? 0,
         }
         : null,
-      copy: copy ? { events_per_s: copy.events_per_s, rows: copy.rows } : null,
+      copy: copy
+        ? {
+          events_per_s: copy.events_per_s,
+          rows: copy.rows,
+          sale_rows: copy.sale_rows,
+          events_table_per_s: copy.events_table_per_s,
+        }
+        : null,
     },
     reconcile: m.reconcile,
     targets: [],

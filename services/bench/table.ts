@@ -62,7 +62,7 @@ export function renderReport(r: BenchReport): string {
         ],
         [
           ...row("consume", s.consume),
-          "COPY realtime_events",
+          "COPY events + sales",
           fmt(a.copy?.events_per_s),
           fmt(s.consume.ratio_vs_copy, 2),
         ],
