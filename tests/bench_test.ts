@@ -17,7 +17,9 @@ import { statCpuSeconds, statusFieldMb } from "../services/bench/rss.ts";
 import { busySeconds } from "../services/bench/pg_cpu.ts";
 import { sampleMessages } from "../services/bench/payload.ts";
 import { validateEvent } from "../lib/schemas.ts";
-import { buildReport, type Measurements, REQUIRED_PATHS } from "../services/bench/report.ts";
+import { buildReport } from "../services/bench/report.ts";
+import type { Measurements } from "../services/bench/measurements.ts";
+import { REQUIRED_PATHS } from "../services/bench/targets.ts";
 import { renderReport } from "../services/bench/table.ts";
 import { runTask } from "./_support.ts";
 

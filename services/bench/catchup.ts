@@ -9,7 +9,7 @@
  */
 
 import type { Progress } from "./progress.ts";
-import type { StageRun } from "./report.ts";
+import type { StageRun } from "./measurements.ts";
 import { runStage, type StageExit } from "./stage_process.ts";
 import { watchPostgresCpu } from "./pg_cpu.ts";
 

@@ -10,7 +10,7 @@ import { METRIC_FIELDS, names, REDIS_KEYS } from "../../lib/contracts.ts";
 import { connect } from "../../lib/db.ts";
 import { createKafka, topicMessageCount } from "../../lib/kafka.ts";
 import { createRedis } from "../../lib/redis.ts";
-import type { Reconcile } from "./report.ts";
+import type { Reconcile } from "./measurements.ts";
 
 async function countRows(url: string, table: string): Promise<number> {
   const sql = connect(url, { max: 1 });

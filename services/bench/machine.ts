@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Machine } from "./report.ts";
+import type { Machine } from "./measurements.ts";
 
 /** Parses /proc/cpuinfo and /proc/meminfo texts (pure, for tests). */
 export function parseMachine(cpuinfo: string, meminfo: string, nproc: number): Omit<

@@ -5,84 +5,12 @@
  * @module
  */
 
-import type { CopyAnchorResult, KafkaAnchors } from "./anchors.ts";
-import type { ClientComparison } from "./clients.ts";
 import type { FreshnessSample } from "./freshness.ts";
+import type { Machine, Measurements, Reconcile, StageRun } from "./measurements.ts";
+import type { ClientComparison } from "./clients.ts";
+import { targets } from "./targets.ts";
+
 import { rate, ratio, round, summarize } from "./stats.ts";
-
-export interface Machine {
-  nproc: number;
-  memory_gb: number;
-  cpu: string;
-  os: string;
-  deno: string;
-}
-
-/** One timed run of a stage process. */
-export interface StageRun {
-  /** Source events (transactions + behaviour rows) the run handled. */
-  events: number;
-  wallMs: number;
-  /** Wall time of the same command with nothing to do (process start, connect, group join). */
-  idleMs?: number;
-  peakRssMb: number;
-  /** CPU seconds of the run's process (all threads); PostgreSQL and Kafka not included. */
-  cpuSeconds?: number;
-  /** CPU seconds of the namespace's PostgreSQL backends meanwhile. */
-  pgCpuSeconds?: number;
-}
-
-export interface Measurements {
-  machine: Machine;
-  namespace: string;
-  options: { events: number; rate: number; seconds: number };
-  generate: StageRun;
-  produce: StageRun & { messages: number };
-  /** `messages`: what the stage read (consume: the four source topics). */
-  consume: StageRun & { rows: number; messages: number };
-  /** `messages`: transactions + user_behavior + transaction_items read. */
-  aggregate: StageRun & { messages: number };
-  /** `cpuSeconds`: by stage process and `postgres`, during the phase. */
-  endToEnd: {
-    events: number;
-    ms: number;
-    cpuSeconds?: Record<string, number>;
-    /** Busy CPU of the whole machine during the phase, the bench included. */
-    machineCpuSeconds?: number;
-  };
-  steady?: {
-    targetRate: number;
-    seconds: number;
-    events: number;
-    generateMs: number;
-    redis: FreshnessSample;
-    sse?: FreshnessSample;
-    toKafka?: FreshnessSample;
-    kafkaToRedis?: FreshnessSample;
-    updates: number;
-    frames: number;
-    /** Peak RSS of the long-running stage processes (e2e + steady). */
-    rss: Record<"produce" | "consume" | "aggregate" | "dashboard", number>;
-  };
-  anchors: { kafka?: KafkaAnchors; copy?: CopyAnchorResult };
-  reconcile: Reconcile;
-  clients?: ClientComparison;
-}
-
-/** Counts that must agree for the numbers to mean anything. */
-export interface Reconcile {
-  generated: number;
-  transactions: number;
-  behavior: number;
-  /** Messages on transactions + user_behavior (one per event). */
-  published_events: number;
-  warehouse_rows: number;
-  metrics_events: number;
-  /** Units in transaction_details, and `items_sold` in Redis. */
-  items_in_shop: number;
-  metrics_items_sold: number;
-  ok: boolean;
-}
 
 export interface StageReport {
   events_per_s: number;
@@ -330,50 +258,3 @@ function cpuPerEvent(cpu: Record<string, number>, events: number): Record<string
   out.total = round((total * 1e6) / events) ?? 0;
   return out;
 }
-
-/** Issue 9's targets for this 2-core machine. */
-export function targets(r: BenchReport): Target[] {
-  const min = (name: string, value: number | null, target: number): Target => ({
-    name,
-    value,
-    target,
-    kind: "min",
-    met: value !== null && value >= target,
-  });
-  const max = (name: string, value: number | null, target: number): Target => ({
-    name,
-    value,
-    target,
-    kind: "max",
-    met: value !== null && value < target,
-  });
-  return [
-    min("end-to-end catch-up events/s", r.end_to_end.events_per_s, 20_000),
-    min("generate events/s", r.stages.generate.events_per_s, 20_000),
-    min("produce messages/s", r.stages.produce.messages_per_s, 30_000),
-    min("produce / ProducerPerformance", r.stages.produce.ratio_vs_kafka_perf, 0.5),
-    min("consume events/s", r.stages.consume.events_per_s, 20_000),
-    min("consume / COPY", r.stages.consume.ratio_vs_copy, 0.5),
-    min("aggregate events/s", r.stages.aggregate.events_per_s, 50_000),
-    min("aggregate messages/s (items included)", r.stages.aggregate.messages_per_s, 50_000),
-    max("freshness p99 ms (Redis)", r.freshness_ms.p99, 1000),
-  ];
-}
-
-/** The issue's required shape, for the smoke test: every path that must exist. */
-export const REQUIRED_PATHS = [
-  "stages.generate.events_per_s",
-  "stages.generate.peak_rss_mb",
-  "stages.produce.events_per_s",
-  "stages.produce.peak_rss_mb",
-  "stages.produce.ratio_vs_kafka_perf",
-  "stages.consume.events_per_s",
-  "stages.consume.peak_rss_mb",
-  "stages.consume.ratio_vs_copy",
-  "stages.aggregate.events_per_s",
-  "stages.aggregate.peak_rss_mb",
-  "end_to_end.events_per_s",
-  "freshness_ms.p50",
-  "freshness_ms.p95",
-  "freshness_ms.p99",
-] as const;

@@ -17,7 +17,7 @@ import { watchBenchCpu, watchLongLivedCpu, watchMachineCpu, watchPostgresCpu } f
 import type { BenchNamespace } from "./namespace.ts";
 import type { SampleMessage } from "./payload.ts";
 import type { Progress } from "./progress.ts";
-import type { Measurements } from "./report.ts";
+import type { Measurements } from "./measurements.ts";
 import { runStage, type StageProcess } from "./stage_process.ts";
 import {
   endToEnd,
