@@ -201,8 +201,10 @@ Deno.test("consume: the batcher gathers, overlaps the two stages and keeps their
       if (items.includes("a")) await gate;
       log.push(`finish ${items.join("+")}`);
     },
-  }, { lingerMs: 5, maxSize: 10 });
+  }, { lingerMs: 5, maxSize: 10, overlapSize: 1 });
   const first = await Promise.all([batcher.submit("a", 1), batcher.submit("b", 1)]);
+  // Admitted at once; past the linger, a+b is one flush and c comes too late for it.
+  await new Promise((resolve) => setTimeout(resolve, 20));
   const third = await batcher.submit("c", 1);
   await new Promise((resolve) => setTimeout(resolve, 20));
   // c prepared while a+b is still finishing; it finishes only after a+b.
@@ -210,6 +212,70 @@ Deno.test("consume: the batcher gathers, overlaps the two stages and keeps their
   release();
   await Promise.all([...first.map((f) => f.done), third.done]);
   assert.deepEqual(log, ["prepare a+b", "prepare c", "finish a+b", "finish c"]);
+  await batcher.idle();
+});
+
+Deno.test("consume: beside a flush in flight, small batches wait and go together, large ones at once", async () => {
+  const log: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const batcher = createBatcher<string, string[]>({
+    prepare: async (items) => {
+      log.push(`prepare ${items.join("+")}`);
+      if (items.includes("a")) await gate;
+      return items;
+    },
+    finish: (items) => {
+      log.push(`finish ${items.join("+")}`);
+      return Promise.resolve();
+    },
+  }, { lingerMs: 1, maxSize: 10, overlapSize: 5, queueLimit: 10 });
+  const a = await batcher.submit("a", 4);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  // b and c are admitted (the queue has room) but wait: 2 + 2 messages are below overlapSize.
+  const [b, c] = await Promise.all([batcher.submit("b", 2), batcher.submit("c", 2)]);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(log, ["prepare a"]);
+  // d brings the queue to 5: a second flush starts beside a.
+  const d = await batcher.submit("d", 1);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(log, ["prepare a", "prepare b+c+d"]);
+  const e = await batcher.submit("e", 1);
+  release();
+  await Promise.all([a.done, b.done, c.done, d.done, e.done]);
+  assert.deepEqual(log, [
+    "prepare a",
+    "prepare b+c+d",
+    "finish a",
+    "finish b+c+d",
+    "prepare e",
+    "finish e",
+  ]);
+  await batcher.idle();
+});
+
+Deno.test("consume: a batch that does not fit the queue waits for a flush to start", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const batcher = createBatcher<string, string[]>({
+    prepare: async (items) => {
+      if (items.includes("a")) await gate;
+      return items;
+    },
+    finish: () => Promise.resolve(),
+  }, { lingerMs: 1, maxSize: 4, overlapSize: 100, queueLimit: 4, concurrency: 1 });
+  await batcher.submit("a", 4);
+  await batcher.submit("b", 3);
+  let admitted = false;
+  const c = batcher.submit("c", 3).then((r) => {
+    admitted = true;
+    return r;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(admitted, false, "b and c are 6 messages, over the queue's 4");
+  release();
+  await (await c).done;
+  assert.equal(admitted, true);
   await batcher.idle();
 });
 

@@ -11,13 +11,23 @@
  * start order, so commits stay in order; and once a flush fails, every flush
  * already in flight fails too, so no later commit can pass over it.
  *
+ * A flush starts beside one in flight only once `overlapSize` messages are
+ * queued; a smaller remainder waits for the flush in flight to finish and
+ * grows meanwhile. Every flush costs the same round trips and commit however
+ * small it is, and starting a second one at the first batch that arrived
+ * made flushes of a single partition's few hundred messages (one in two, when
+ * the stages ran together). Batches are admitted to the queue (`submit`
+ * resolves) while it holds fewer than `queueLimit` messages, so that Kafka
+ * keeps fetching while the flushes run.
+ *
  * @module
  */
 
 export interface Batcher<T> {
   /**
-   * Queues `item` (of `size` messages). Resolves once its flush has started,
-   * which is the backpressure; `done` settles when that flush has finished.
+   * Queues `item` (of `size` messages). Resolves once the queue has room for
+   * it or its flush has started, which is the backpressure; `done` settles
+   * when that flush has finished.
    */
   submit(item: T, size: number): Promise<{ done: Promise<void> }>;
   /** Resolves when nothing is queued or in flight. */
@@ -36,6 +46,10 @@ export interface BatcherOptions {
   maxSize?: number;
   /** Flushes in flight at once (default 2): their prepares overlap, their finishes do not. */
   concurrency?: number;
+  /** Messages queued before a flush starts beside one in flight (default `maxSize / 2`). */
+  overlapSize?: number;
+  /** Messages queued, at most, before `submit` waits for a flush to start (default `maxSize`). */
+  queueLimit?: number;
 }
 
 interface Entry<T> {
@@ -65,7 +79,13 @@ interface Entry<T> {
  */
 export function createBatcher<T, C>(
   stages: Stages<T, C>,
-  { lingerMs = 5, maxSize = 20_000, concurrency = 2 }: BatcherOptions = {},
+  {
+    lingerMs = 5,
+    maxSize = 20_000,
+    concurrency = 2,
+    overlapSize = maxSize / 2,
+    queueLimit = maxSize,
+  }: BatcherOptions = {},
 ): Batcher<T> {
   let queue: Entry<T>[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -85,12 +105,25 @@ export function createBatcher<T, C>(
       // A rejection is for whoever awaits `done`; never an unhandled one here.
       done.catch(() => {});
       schedule(true);
+      admit();
     });
+  }
+
+  /** Lets the batches that fit within `queueLimit` (from the head) return to Kafka. */
+  function admit() {
+    let queued = 0;
+    for (const e of queue) {
+      queued += e.size;
+      if (queued > queueLimit && e !== queue[0]) break;
+      e.started();
+    }
   }
 
   function schedule(linger: boolean) {
     if (inFlight >= concurrency || queue.length === 0) return checkIdle();
     const queued = queue.reduce((sum, e) => sum + e.size, 0);
+    // The finish of the flush in flight calls back here: the remainder goes then, grown.
+    if (inFlight > 0 && queued < overlapSize) return;
     if (linger && inFlight === 0 && queued < maxSize) {
       timer ??= setTimeout(() => {
         timer = undefined;
@@ -114,6 +147,7 @@ export function createBatcher<T, C>(
     queue = queue.slice(count);
     inFlight++;
     for (const e of entries) e.started();
+    admit();
     const prepared = stages.prepare(entries.map((e) => e.item));
     prepared.catch(() => {});
     finishing = finishing.then(async () => {
