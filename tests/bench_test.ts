@@ -21,6 +21,7 @@ import { buildReport } from "../services/bench/report.ts";
 import type { Measurements } from "../services/bench/measurements.ts";
 import { REQUIRED_PATHS } from "../services/bench/targets.ts";
 import { renderReport } from "../services/bench/table.ts";
+import { parseMachine } from "../services/bench/machine.ts";
 import { runTask } from "./_support.ts";
 
 Deno.test("percentile is nearest-rank", () => {
@@ -76,6 +77,17 @@ Deno.test("COPY text rows escape tabs, newlines and backslashes", () => {
 Deno.test("the machine's busy CPU is all of /proc/stat's first line but idle and iowait", () => {
   assert.equal(busySeconds("cpu  100 0 50 900 10 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8"), 1.5);
   assert.equal(busySeconds("intr 1 2 3"), undefined);
+});
+
+Deno.test("the machine's CPU is named with its family and model", () => {
+  const cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n" +
+    "model name\t: AMD EPYC\nstepping\t: 1\n";
+  assert.deepEqual(parseMachine(cpuinfo, "MemTotal:       24641536 kB\n", 2), {
+    nproc: 2,
+    memory_gb: 23.5,
+    cpu: "AMD EPYC (family 26, model 2)",
+  });
+  assert.equal(parseMachine("model name\t: Some CPU\n", "", 1).cpu, "Some CPU");
 });
 
 Deno.test("peak RSS is read from /proc status text", () => {

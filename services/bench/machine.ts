@@ -13,7 +13,12 @@ export function parseMachine(cpuinfo: string, meminfo: string, nproc: number): O
   Machine,
   "os" | "deno"
 > {
-  const cpu = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? "unknown";
+  const name = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? "unknown";
+  // A virtual machine's model name can be as vague as "AMD EPYC" for CPUs two generations
+  // apart (session 3's and session 4's differed 1.8x in CPU per event): family and model tell.
+  const family = cpuinfo.match(/^cpu family\s*:\s*(\d+)$/m)?.[1];
+  const model = cpuinfo.match(/^model\s*:\s*(\d+)$/m)?.[1];
+  const cpu = family && model ? `${name} (family ${family}, model ${model})` : name;
   const kb = Number(meminfo.match(/^MemTotal:\s+(\d+) kB/m)?.[1] ?? 0);
   return { nproc, memory_gb: Math.round((kb / 1024 / 1024) * 10) / 10, cpu };
 }
