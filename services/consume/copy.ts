@@ -78,9 +78,9 @@ export function* copyChunks(rows: readonly (readonly CopyValue[])[]): Generator<
  * resolves once the end is written (not acknowledged), or never once the
  * stream is destroyed (its `error` tells).
  */
-function pumpRows(into: Writable, rows: readonly (readonly CopyValue[])[]): Promise<void> {
+function pumpRows(into: Writable, data: Iterable<Uint8Array>): Promise<void> {
   return new Promise((resolve) => {
-    const chunks = copyChunks(rows);
+    const chunks = data[Symbol.iterator]();
     const pump = () => {
       for (;;) {
         if (into.destroyed) return;
@@ -116,7 +116,7 @@ export async function writeCopy(
           reject(new Error(`Cannot finish a COPY of ${rows.length} rows within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      void pumpRows(into, rows);
+      void pumpRows(into, copyChunks(rows));
     });
   } finally {
     clearTimeout(timer);
@@ -143,6 +143,20 @@ export async function copyChecked(
   rows: readonly (readonly CopyValue[])[],
   timeoutMs = 60_000,
 ): Promise<void> {
+  await copyCheckedChunks(tx, into, copyChunks(rows), rows.length, timeoutMs);
+}
+
+/**
+ * {@link copyChecked} for data already encoded (`rows` rows in `chunks`, say
+ * binary COPY from `copy_binary.ts`).
+ */
+export async function copyCheckedChunks(
+  tx: postgres.TransactionSql,
+  into: Writable,
+  chunks: Iterable<Uint8Array>,
+  rows: number,
+  timeoutMs = 60_000,
+): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   // postgres.js writes CopyDone in the stream's _final; a query issued before that is refused
   // (COPY_IN_PROGRESS). A stream that finishes (no _final, or one that waits for nothing) has
@@ -160,11 +174,10 @@ export async function copyChecked(
   const failed = new Promise<never>((_, reject) => into.once("error", reject));
   failed.catch(() => {});
   try {
-    const written = pumpRows(into, rows);
+    const written = pumpRows(into, chunks);
     const watchdog = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () =>
-          reject(new Error(`Cannot finish a COPY of ${rows.length} rows within ${timeoutMs} ms`)),
+        () => reject(new Error(`Cannot finish a COPY of ${rows} rows within ${timeoutMs} ms`)),
         timeoutMs,
       );
     });

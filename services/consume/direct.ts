@@ -15,9 +15,17 @@
 
 import { CART_TYPES } from "../../lib/contracts.ts";
 import { assertRowsIntact, type Sql } from "../../lib/db.ts";
-import { copyChecked } from "./copy.ts";
+import { copyChecked, copyCheckedChunks } from "./copy.ts";
+import { binaryEventChunks, binarySaleChunks } from "./copy_binary.ts";
 import { type Accepted, type WarehouseRows, warehouseRows } from "./rows.ts";
-import { eventLines, owedEarlier, saleLines, upsertDimensions, type Written } from "./staged.ts";
+import {
+  eventLines,
+  owedEarlier,
+  saleLines,
+  type Tx,
+  upsertDimensions,
+  type Written,
+} from "./staged.ts";
 
 /** Behaviour types produce sends on two topics (`user_behavior` and a subset topic). */
 const readTwice = new Set<string>(["search", ...CART_TYPES]);
@@ -75,23 +83,8 @@ export async function writeDirect(
         // Only behaviour events were stored before: no item to leave out.
         fresh = { ...rows, events: rows.events.filter((r) => !stored.has(r.event_id)) };
       }
-      if (fresh.events.length > 0) {
-        await copyChecked(
-          tx,
-          await tx`copy realtime_events (event_id, event_type, customer_id, "timestamp",
-            source_topic, source_partition, source_offset, payload) from stdin`.writable(),
-          eventLines(fresh),
-        );
-      }
-      if (fresh.sales.length > 0) {
-        await copyChecked(
-          tx,
-          await tx`copy fact_sales (detail_id, event_id, transaction_id, customer_id,
-            product_id, category, quantity, unit_price_cents, revenue_cents, event_time)
-            from stdin`.writable(),
-          saleLines(fresh),
-        );
-      }
+      if (fresh.events.length > 0) await copyEvents(tx, fresh);
+      if (fresh.sales.length > 0) await copySales(tx, fresh);
       await upsertDimensions(tx, fresh);
       let outboxRow: string | undefined;
       if (fresh.transactionIds.length > 0) {
@@ -114,4 +107,37 @@ export async function writeDirect(
     if (FALL_BACK.test(code)) throw new FastPathFailed(error);
     throw error;
   }
+}
+
+/**
+ * COPYs `rows.events` into `realtime_events`: in binary when every value's
+ * binary form is certain (`copy_binary.ts`: less parsing on the server), else
+ * as text, where PostgreSQL judges the value itself.
+ */
+async function copyEvents(tx: Tx, rows: WarehouseRows): Promise<void> {
+  const binary = binaryEventChunks(rows);
+  if (binary) {
+    const into = await tx`copy realtime_events (event_id, event_type, customer_id, "timestamp",
+      source_topic, source_partition, source_offset, payload) from stdin (format binary)`
+      .writable();
+    return await copyCheckedChunks(tx, into, binary, rows.events.length);
+  }
+  const into = await tx`copy realtime_events (event_id, event_type, customer_id, "timestamp",
+    source_topic, source_partition, source_offset, payload) from stdin`.writable();
+  await copyChecked(tx, into, eventLines(rows));
+}
+
+/** COPYs `rows.sales` into `fact_sales`, in binary when it can, as {@link copyEvents}. */
+async function copySales(tx: Tx, rows: WarehouseRows): Promise<void> {
+  const binary = binarySaleChunks(rows);
+  if (binary) {
+    const into = await tx`copy fact_sales (detail_id, event_id, transaction_id, customer_id,
+      product_id, category, quantity, unit_price_cents, revenue_cents, event_time)
+      from stdin (format binary)`.writable();
+    return await copyCheckedChunks(tx, into, binary, rows.sales.length);
+  }
+  const into = await tx`copy fact_sales (detail_id, event_id, transaction_id, customer_id,
+    product_id, category, quantity, unit_price_cents, revenue_cents, event_time)
+    from stdin`.writable();
+  await copyChecked(tx, into, saleLines(rows));
 }
