@@ -146,6 +146,8 @@ Deno.test("the report has the issue's JSON shape and renders", () => {
         ms: 100,
         events_per_s: 10000,
         events_table_per_s: 16000,
+        format: "binary",
+        by_format: { text: 8000, binary: 10000 },
       },
     },
     reconcile: {
@@ -225,6 +227,7 @@ Deno.test({
     // The COPY anchor loads what the consumer stored after the first backlog: its events and
     // their items (70% are transactions of one item or more).
     assert.equal(report.anchors.copy.rows, events);
+    assert.ok(report.anchors.copy.by_format.text > 0 && report.anchors.copy.by_format.binary > 0);
     assert.ok(
       report.anchors.copy.sale_rows >= events / 2,
       `${report.anchors.copy.sale_rows} sales`,

@@ -2,9 +2,11 @@
  * The PostgreSQL anchor: a raw `COPY ... FROM STDIN` of the warehouse rows
  * the consumer stored (`realtime_events` and `fact_sales`, same indexes) into
  * scratch twins in the bench namespace, timed from the first byte to the
- * server's acknowledgement.
- * It is what loading the same rows costs with nothing else in the way: no
- * Kafka, no parsing, no conflict handling.
+ * server's acknowledgement, in text and in binary format. It is what loading
+ * the same rows costs with nothing else in the way: no Kafka, no parsing, no
+ * conflict handling. The consumer's fast path COPYs in binary when it can
+ * (`services/consume/copy_binary.ts`), so the anchor tries both formats with
+ * the consumer's own encoders and keeps the faster.
  *
  * @module
  */
@@ -13,6 +15,9 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Sql } from "../../lib/db.ts";
 import { copyLine } from "../consume/copy.ts";
+import { binaryEventChunks, binarySaleChunks } from "../consume/copy_binary.ts";
+import type { EventRow, SaleRow, WarehouseRows } from "../consume/rows.ts";
+import { eventLines, saleLines } from "../consume/staged.ts";
 
 /** Columns written, in order; `processed_at` takes its default as in the consumer. */
 export const COPY_COLUMNS = [
@@ -40,43 +45,68 @@ export const SALE_COLUMNS = [
   "event_time",
 ] as const;
 
-/** The warehouse rows a load writes per event and per item, as COPY text lines. */
-export interface WarehouseLines {
-  /** `realtime_events`, one a stored event. */
-  events: string[];
-  /** `fact_sales`, one a transaction item. */
-  sales: string[];
-}
+/** The rows a load writes: one `realtime_events` row an event, one `fact_sales` row an item. */
+export type StoredRows = Pick<WarehouseRows, "events" | "sales">;
+
+export type CopyFormat = "text" | "binary";
+
+/** ISO 8601 in UTC with microseconds: the form the events carry and the binary encoder takes. */
+const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
 /**
  * Reads the rows the consumer stored in `realtime_events` and `fact_sales`,
- * as COPY text lines, to load them again. A plain cursor rather than
- * `COPY ... TO STDOUT`: with postgres.js on Deno, a multi-chunk COPY TO left
- * the connection unable to run its next query.
+ * to load them again. A plain cursor rather than `COPY ... TO STDOUT`: with
+ * postgres.js on Deno, a multi-chunk COPY TO left the connection unable to
+ * run its next query.
  */
-export async function exportWarehouseLines(sql: Sql): Promise<WarehouseLines> {
-  const events: string[] = [];
+export async function exportWarehouseRows(sql: Sql): Promise<StoredRows> {
+  const events: EventRow[] = [];
   for await (
-    const rows of sql<Record<string, string | number>[]>`select event_id, event_type, customer_id,
-      "timestamp"::text as "timestamp", source_topic, source_partition, source_offset,
-      payload::text as payload
+    const rows of sql<EventRow[]>`select event_id, event_type, customer_id::float8 as customer_id,
+      to_char("timestamp" at time zone 'UTC', ${sql.unsafe(ISO)}) as "timestamp", source_topic,
+      source_partition, source_offset::text as source_offset, payload::text as payload
     from realtime_events order by source_topic, source_partition, source_offset`.cursor(5000)
   ) {
-    for (const r of rows) events.push(copyLine(COPY_COLUMNS.map((c) => r[c]!)));
+    events.push(...rows);
   }
-  const sales: string[] = [];
+  const sales: SaleRow[] = [];
   for await (
-    const rows of sql<Record<string, string | number>[]>`select detail_id, event_id,
-      transaction_id, customer_id, product_id, category, quantity, unit_price_cents,
-      revenue_cents, event_time::text as event_time
+    const rows of sql<SaleRow[]>`select detail_id::float8 as detail_id, event_id,
+      transaction_id::float8 as transaction_id, customer_id::float8 as customer_id,
+      product_id::float8 as product_id, category, quantity,
+      unit_price_cents::float8 as unit_price_cents, revenue_cents::float8 as revenue_cents,
+      to_char(event_time at time zone 'UTC', ${sql.unsafe(ISO)}) as event_time
     from fact_sales order by detail_id`.cursor(5000)
   ) {
-    for (const r of rows) sales.push(copyLine(SALE_COLUMNS.map((c) => r[c]!)));
+    sales.push(...rows);
   }
   return { events, sales };
 }
 
+/** The rows as COPY data, per table, in `format`; `undefined` if binary cannot hold them. */
+export function copyData(
+  rows: StoredRows,
+  format: CopyFormat,
+): { events: Uint8Array[]; sales: Uint8Array[] } | undefined {
+  const whole = { ...rows, products: [], customers: [], transactionIds: [] };
+  if (format === "binary") {
+    const events = binaryEventChunks(whole);
+    const sales = binarySaleChunks(whole);
+    return events && sales ? { events, sales } : undefined;
+  }
+  const encoder = new TextEncoder();
+  const text = (lines: (string | number)[][]) => {
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < lines.length; i += 2000) {
+      chunks.push(encoder.encode(lines.slice(i, i + 2000).map(copyLine).join("")));
+    }
+    return chunks;
+  };
+  return { events: text(eventLines(whole)), sales: text(saleLines(whole)) };
+}
+
 export interface CopyResult {
+  format: CopyFormat;
   /** `realtime_events` rows loaded. */
   rows: number;
   /** `fact_sales` rows loaded. */
@@ -89,27 +119,29 @@ export interface CopyResult {
 }
 
 /**
- * Loads `lines` with `COPY ... FROM STDIN` into empty twins of
+ * Loads `data` with `COPY ... FROM STDIN` into empty twins of
  * `realtime_events` and `fact_sales` (`like ... including all`: the same
  * keys and indexes), timed; the twins are dropped first so that a re-run
  * starts empty. Both tables, because those are the rows the consumer writes
- * for the same events: a transaction is one `realtime_events` row and one
- * `fact_sales` row per item.
+ * for the same events.
  */
 export async function copyAnchor(
   sql: Sql,
-  lines: WarehouseLines,
-  { prefix = "bench_copy", chunkRows = 2000 } = {},
+  data: { events: Uint8Array[]; sales: Uint8Array[] },
+  counts: { events: number; sales: number },
+  { format = "text" as CopyFormat, prefix = "bench_copy" } = {},
 ): Promise<CopyResult> {
   const eventsTable = `${prefix}_events`;
   const salesTable = `${prefix}_sales`;
   await twin(sql, eventsTable, "realtime_events");
   await twin(sql, salesTable, "fact_sales");
-  const eventsMs = await timedCopy(sql, eventsTable, COPY_COLUMNS, lines.events, chunkRows);
-  const salesMs = await timedCopy(sql, salesTable, SALE_COLUMNS, lines.sales, chunkRows);
+  const load = { sql, format };
+  const eventsMs = await timedCopy(load, eventsTable, COPY_COLUMNS, data.events, counts.events);
+  const salesMs = await timedCopy(load, salesTable, SALE_COLUMNS, data.sales, counts.sales);
   return {
-    rows: lines.events.length,
-    saleRows: lines.sales.length,
+    format,
+    rows: counts.events,
+    saleRows: counts.sales,
     ms: eventsMs + salesMs,
     eventsMs,
     salesMs,
@@ -122,27 +154,23 @@ async function twin(sql: Sql, table: string, like: string): Promise<void> {
   await sql.unsafe(`create table ${table} (like ${like} including all)`);
 }
 
-/** COPYs `lines` into `table` and checks the count; returns the ms from first byte to ack. */
+/** COPYs `chunks` into `table` and checks the count; returns the ms from first byte to ack. */
 async function timedCopy(
-  sql: Sql,
+  { sql, format }: { sql: Sql; format: CopyFormat },
   table: string,
   columns: readonly string[],
-  lines: readonly string[],
-  chunkRows: number,
+  chunks: readonly Uint8Array[],
+  rows: number,
 ): Promise<number> {
-  const chunks = function* () {
-    for (let i = 0; i < lines.length; i += chunkRows) {
-      yield lines.slice(i, i + chunkRows).join("");
-    }
-  };
   const started = performance.now();
   const load = async () => {
-    const writable = await sql`copy ${sql(table)} (${sql(columns as string[])}) from stdin`
-      .writable();
-    await pipeline(Readable.from(chunks()), writable);
+    const writable = await sql`copy ${sql(table)} (${sql(columns as string[])}) from stdin ${
+      sql.unsafe(format === "binary" ? "(format binary)" : "")
+    }`.writable();
+    await pipeline(Readable.from(chunks), writable);
   };
   // Never hang the whole run: a COPY slower than 1,000 rows/s plus a minute is a failure.
-  const limitMs = 60_000 + lines.length;
+  const limitMs = 60_000 + rows;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([
@@ -152,7 +180,7 @@ async function timedCopy(
           () =>
             reject(
               new Error(
-                `Cannot finish the COPY anchor into ${table}: ${lines.length} rows took over ${limitMs} ms`,
+                `Cannot finish the COPY anchor into ${table}: ${rows} rows took over ${limitMs} ms`,
               ),
             ),
           limitMs,
@@ -166,9 +194,9 @@ async function timedCopy(
   const [{ count }] = await sql.unsafe<{ count: number }[]>(
     `select count(*)::int as count from ${table}`,
   ) as unknown as [{ count: number }];
-  if (count !== lines.length) {
+  if (count !== rows) {
     throw new Error(
-      `Cannot trust the COPY anchor as it loaded ${count} of ${lines.length} rows into ${table}`,
+      `Cannot trust the COPY anchor as it loaded ${count} of ${rows} rows into ${table}`,
     );
   }
   return ms;

@@ -89,6 +89,8 @@ export interface BenchReport {
       rows: number;
       sale_rows: number;
       events_table_per_s: number;
+      format: string;
+      by_format: Record<string, number>;
     } | null;
   };
   reconcile: Reconcile;
@@ -233,6 +235,8 @@ export function buildReport(m: Measurements): BenchReport {
           rows: copy.rows,
           sale_rows: copy.sale_rows,
           events_table_per_s: copy.events_table_per_s,
+          format: copy.format,
+          by_format: copy.by_format,
         }
         : null,
     },

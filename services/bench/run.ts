@@ -10,7 +10,8 @@
 import { connect } from "../../lib/db.ts";
 import { runCopyAnchor, runKafkaAnchors } from "./anchors.ts";
 import { catchUp, generateArgs, warmUp } from "./catchup.ts";
-import { exportWarehouseLines } from "./copy_anchor.ts";
+import { exportWarehouseRows } from "./copy_anchor.ts";
+import type { EventRow } from "../consume/rows.ts";
 import { itemsInShop, publishedMessages, reconcile } from "./counts.ts";
 import { describeMachine } from "./machine.ts";
 import { watchBenchCpu, watchLongLivedCpu, watchMachineCpu, watchPostgresCpu } from "./pg_cpu.ts";
@@ -54,20 +55,21 @@ export async function runBench(
   if (options.anchors) {
     const dwh = connect(config.databases.dwh, { max: 1 });
     try {
-      const lines = await exportWarehouseLines(dwh);
+      const rows = await exportWarehouseRows(dwh);
       progress.update(
-        `anchor: COPY ${lines.events.length} realtime_events + ${lines.sales.length} fact_sales rows`,
+        `anchor: COPY ${rows.events.length} realtime_events + ${rows.sales.length} fact_sales rows`,
       );
-      anchors.copy = await runCopyAnchor(dwh, lines);
+      anchors.copy = await runCopyAnchor(dwh, rows);
       progress.note(
         `COPY: ${anchors.copy.rows} events at ${anchors.copy.events_per_s}/s with their ` +
-          `${anchors.copy.sale_rows} fact_sales rows (realtime_events alone ` +
+          `${anchors.copy.sale_rows} fact_sales rows, ${anchors.copy.format} format ` +
+          `(${JSON.stringify(anchors.copy.by_format)}; realtime_events alone ` +
           `${anchors.copy.events_table_per_s}/s)`,
       );
       progress.update(`anchor: ProducerPerformance + ConsumerPerformance, ${messages} messages`);
       anchors.kafka = await runKafkaAnchors(ns, {
         records: messages,
-        messages: payloadsOf(lines.events, 20_000),
+        messages: payloadsOf(rows.events, 20_000),
         signal,
       });
       progress.note(
@@ -194,16 +196,12 @@ export async function runBench(
  * Message bodies for ProducerPerformance: the warehouse payloads, compacted
  * back to the producer's JSON (jsonb's text form adds spaces), at most `max`.
  */
-function payloadsOf(lines: readonly string[], max: number): SampleMessage[] {
-  const step = Math.max(1, Math.floor(lines.length / max));
+function payloadsOf(events: readonly EventRow[], max: number): SampleMessage[] {
+  const step = Math.max(1, Math.floor(events.length / max));
   const out: SampleMessage[] = [];
-  for (let i = 0; i < lines.length && out.length < max; i += step) {
-    const cells = lines[i]!.replace(/\n$/, "").split("\t");
-    const payload = cells.at(-1)!.replace(
-      /\\(.)/g,
-      (_, c: string) => c === "t" ? "\t" : c === "n" ? "\n" : c === "r" ? "\r" : c,
-    );
-    out.push({ key: cells[2]!, value: JSON.stringify(JSON.parse(payload)) });
+  for (let i = 0; i < events.length && out.length < max; i += step) {
+    const e = events[i]!;
+    out.push({ key: String(e.customer_id), value: JSON.stringify(JSON.parse(e.payload)) });
   }
   return out;
 }
