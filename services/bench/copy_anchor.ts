@@ -14,7 +14,7 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Sql } from "../../lib/db.ts";
-import { copyLine } from "../consume/copy.ts";
+import { copyChunks } from "../consume/copy.ts";
 import { binaryEventChunks, binarySaleChunks } from "../consume/copy_binary.ts";
 import type { EventRow, SaleRow, WarehouseRows } from "../consume/rows.ts";
 import { eventLines, saleLines } from "../consume/staged.ts";
@@ -94,15 +94,7 @@ export function copyData(
     const sales = binarySaleChunks(whole);
     return events && sales ? { events, sales } : undefined;
   }
-  const encoder = new TextEncoder();
-  const text = (lines: (string | number)[][]) => {
-    const chunks: Uint8Array[] = [];
-    for (let i = 0; i < lines.length; i += 2000) {
-      chunks.push(encoder.encode(lines.slice(i, i + 2000).map(copyLine).join("")));
-    }
-    return chunks;
-  };
-  return { events: text(eventLines(whole)), sales: text(saleLines(whole)) };
+  return { events: [...copyChunks(eventLines(whole))], sales: [...copyChunks(saleLines(whole))] };
 }
 
 export interface CopyResult {

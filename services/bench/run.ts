@@ -201,7 +201,9 @@ function payloadsOf(events: readonly EventRow[], max: number): SampleMessage[] {
   const out: SampleMessage[] = [];
   for (let i = 0; i < events.length && out.length < max; i += step) {
     const e = events[i]!;
-    out.push({ key: String(e.customer_id), value: JSON.stringify(JSON.parse(e.payload)) });
+    // Read back from the warehouse: text (bytes only for a row the consumer built).
+    const text = typeof e.payload === "string" ? e.payload : new TextDecoder().decode(e.payload);
+    out.push({ key: String(e.customer_id), value: JSON.stringify(JSON.parse(text)) });
   }
   return out;
 }

@@ -7,13 +7,15 @@
 
 import type { Writable } from "node:stream";
 import type postgres from "postgres";
+import { ESCAPES, type LineSource, LineWriter } from "./lines.ts";
+
+export { type LineSource, LineWriter, writeDecimal } from "./lines.ts";
 
 /** A value of a COPY row; null is SQL NULL. */
 export type CopyValue = string | number | null;
 
 const SPECIAL = /[\\\t\n\r]/;
 const SPECIALS = /[\\\t\n\r]/g;
-const ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
 
 /**
  * One row as a line of COPY text: tab-separated, `\N` for null, backslash,
@@ -37,9 +39,8 @@ export function copyLine(row: readonly CopyValue[]): string {
   return line + "\n";
 }
 
-/** Bytes per write, about: whole lines, so no character is ever split between chunks. */
-const CHUNK_BYTES = 1 << 20;
-const encoder = new TextEncoder();
+/** What a COPY takes: value arrays (see {@link copyLine}), or a {@link LineSource}. */
+export type CopyRows = readonly (readonly CopyValue[])[] | LineSource;
 
 /**
  * Rows as COPY text, UTF-8 encoded line by line into chunks of about
@@ -55,22 +56,33 @@ const encoder = new TextEncoder();
  * new TextDecoder().decode(chunk); // "é\t1\n"
  * ```
  */
-export function* copyChunks(rows: readonly (readonly CopyValue[])[]): Generator<Uint8Array> {
-  let buffer = new Uint8Array(CHUNK_BYTES);
-  let used = 0;
-  for (const row of rows) {
-    const line = copyLine(row);
-    let done = encoder.encodeInto(line, buffer.subarray(used));
-    if (done.read < line.length) {
-      // The line does not fit: what was written of it is dropped, it starts a new chunk.
-      if (used > 0) yield buffer.subarray(0, used);
-      buffer = new Uint8Array(Math.max(CHUNK_BYTES, line.length * 3));
-      used = 0;
-      done = encoder.encodeInto(line, buffer);
-    }
-    used += done.written;
+export function* copyChunks(rows: CopyRows): Generator<Uint8Array> {
+  const out = new LineWriter();
+  const source = "line" in rows ? rows : valueLines(rows);
+  for (let i = 0; i < source.length; i++) {
+    source.line(out, i);
+    if (out.full.length > 0) yield* out.full.splice(0);
   }
-  if (used > 0) yield buffer.subarray(0, used);
+  out.flush();
+  yield* out.full.splice(0);
+}
+
+/** Value arrays as a {@link LineSource}: each line as {@link copyLine} writes it. */
+function valueLines(rows: readonly (readonly CopyValue[])[]): LineSource {
+  return {
+    length: rows.length,
+    line(out, i) {
+      const row = rows[i]!;
+      for (let j = 0; j < row.length; j++) {
+        const v = row[j];
+        if (j > 0) out.tab();
+        if (v === null || v === undefined) out.ascii("\\N");
+        else if (typeof v === "number") out.number(v);
+        else out.text(v);
+      }
+      out.end();
+    },
+  };
 }
 
 /**
@@ -103,7 +115,7 @@ function pumpRows(into: Writable, data: Iterable<Uint8Array>): Promise<void> {
  */
 export async function writeCopy(
   into: Writable,
-  rows: readonly (readonly CopyValue[])[],
+  rows: CopyRows,
   timeoutMs = 60_000,
 ): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -140,7 +152,7 @@ export async function writeCopy(
 export async function copyChecked(
   tx: postgres.TransactionSql,
   into: Writable,
-  rows: readonly (readonly CopyValue[])[],
+  rows: CopyRows,
   timeoutMs = 60_000,
 ): Promise<void> {
   await copyCheckedChunks(tx, into, copyChunks(rows), rows.length, timeoutMs);

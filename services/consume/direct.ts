@@ -78,7 +78,7 @@ export async function writeDirect(
       if (storedTransactions.length > 0) {
         // A redelivery or a replay: rebuilt from the new events alone, so that exactly
         // the new transactions' items are written.
-        fresh = warehouseRows(accepted.filter((a) => !stored.has(a.event.event_id)));
+        fresh = warehouseRows(accepted.filter((a) => !stored.has(a.id)));
       } else if (stored.size > 0) {
         // Only behaviour events were stored before: no item to leave out.
         fresh = { ...rows, events: rows.events.filter((r) => !stored.has(r.event_id)) };

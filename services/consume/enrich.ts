@@ -5,12 +5,16 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import {
   eventId,
   SCHEMA_VERSION,
   type TransactionEvent,
   type TransactionItemEvent,
 } from "../../lib/contracts.ts";
+import { writeDecimal } from "./copy.ts";
+import type { Accepted } from "./rows.ts";
+import { Item, ScannedEvent } from "./scanned.ts";
 
 /**
  * The item events of `transaction`, in item order. Each carries the
@@ -44,4 +48,125 @@ export function transactionItems(transaction: TransactionEvent): TransactionItem
 /** A Kafka message for `transaction_items`: key = customer id, value = the event's JSON. */
 export function itemMessage(item: TransactionItemEvent): { key: string; value: string } {
   return { key: String(item.customer_id), value: JSON.stringify(item) };
+}
+
+/** A `transaction_items` message: key = customer id, value = the event's JSON. */
+export interface ItemMessage {
+  key: string;
+  value: string | Buffer;
+}
+
+/** What the log line of a batch says of an item sent. */
+export type ItemNote = Pick<TransactionItemEvent, "product_name" | "category" | "quantity">;
+
+/**
+ * Appends the `transaction_items` messages of the accepted transaction `a`
+ * to `messages`, and what the log says of each to `notes`. For a transaction
+ * the fast path read, each value is written as bytes: the very bytes of
+ * `JSON.stringify` of its {@link transactionItems} event (its strings are
+ * printable ASCII without quote or backslash, which JSON writes as they are),
+ * with no event object and no string; the tests compare the two.
+ */
+export function addItemMessages(a: Accepted, messages: ItemMessage[], notes: ItemNote[]): void {
+  if (!(a instanceof ScannedEvent)) {
+    for (const item of transactionItems(a.event as TransactionEvent)) {
+      messages.push(itemMessage(item));
+      notes.push(item);
+    }
+    return;
+  }
+  const items = a.items!;
+  const key = String(a.customerId);
+  for (let i = 0; i < items.length; i += Item.Size) {
+    messages.push({ key, value: itemValue(a, i) });
+    notes.push(new ScannedNote(a, i));
+  }
+}
+
+/** An item's note, its name decoded only when a (small) batch logs it. */
+class ScannedNote implements ItemNote {
+  constructor(readonly from: ScannedEvent, readonly i: number) {}
+  get product_name(): string {
+    const items = this.from.items!;
+    return this.from.text(items[this.i + Item.NameStart]!, items[this.i + Item.NameEnd]!);
+  }
+  get category(): string {
+    return this.from.category(this.i);
+  }
+  get quantity(): number {
+    return this.from.items![this.i + Item.Quantity]!;
+  }
+}
+
+// The JSON of a transaction_item event around its values, in transactionItems' key order.
+const ascii = (s: string) => new TextEncoder().encode(s);
+const PART = {
+  eventId: ascii(`{"schema_version":${SCHEMA_VERSION},"event_id":"ti-`),
+  customer: ascii(`","event_type":"transaction_item","customer_id":`),
+  timestamp: ascii(`,"timestamp":"`),
+  transaction: ascii(`","transaction_id":`),
+  detail: ascii(`,"detail_id":`),
+  product: ascii(`,"product_id":`),
+  name: ascii(`,"product_name":"`),
+  category: ascii(`","category":"`),
+  quantity: ascii(`","quantity":`),
+  price: ascii(`,"unit_price_cents":`),
+  revenue: ascii(`,"revenue_cents":`),
+};
+const FIXED = Object.values(PART).reduce((n, p) => n + p.length, 0) + 1 + 24;
+
+// Values are written into shared blocks and handed out as views: one Buffer per message.
+const BLOCK = 256 * 1024;
+let block = new Uint8Array(BLOCK);
+let used = 0;
+
+function itemValue(a: ScannedEvent, i: number): Buffer {
+  const items = a.items!;
+  const bytes = a.bytes;
+  const nameStart = items[i + Item.NameStart]!;
+  const nameEnd = items[i + Item.NameEnd]!;
+  const categoryStart = items[i + Item.CategoryStart]!;
+  const categoryEnd = items[i + Item.CategoryEnd]!;
+  // Numbers: at most 16 digits each, seven of them.
+  const most = FIXED + 7 * 16 + (nameEnd - nameStart) + (categoryEnd - categoryStart);
+  if (used + most > block.length) {
+    block = new Uint8Array(Math.max(BLOCK, most));
+    used = 0;
+  }
+  const b = block;
+  const start = used;
+  const detail = items[i + Item.DetailId]!;
+  const quantity = items[i + Item.Quantity]!;
+  const price = items[i + Item.UnitPriceCents]!;
+  let o = put(b, start, PART.eventId);
+  o = writeDecimal(b, o, detail);
+  o = put(b, o, PART.customer);
+  o = writeDecimal(b, o, a.customerId);
+  o = put(b, o, PART.timestamp);
+  for (let k = 0; k < 24; k++) b[o++] = a.timestamp.charCodeAt(k);
+  o = put(b, o, PART.transaction);
+  o = writeDecimal(b, o, a.transactionId);
+  o = put(b, o, PART.detail);
+  o = writeDecimal(b, o, detail);
+  o = put(b, o, PART.product);
+  o = writeDecimal(b, o, items[i + Item.ProductId]!);
+  o = put(b, o, PART.name);
+  // Byte by byte: a Buffer's subarray would make a Buffer.
+  for (let k = nameStart; k < nameEnd; k++) b[o++] = bytes[k]!;
+  o = put(b, o, PART.category);
+  for (let k = categoryStart; k < categoryEnd; k++) b[o++] = bytes[k]!;
+  o = put(b, o, PART.quantity);
+  o = writeDecimal(b, o, quantity);
+  o = put(b, o, PART.price);
+  o = writeDecimal(b, o, price);
+  o = put(b, o, PART.revenue);
+  o = writeDecimal(b, o, quantity * price);
+  b[o++] = 0x7d; // }
+  used = o;
+  return Buffer.from(b.buffer, b.byteOffset + start, o - start);
+}
+
+function put(b: Uint8Array, o: number, part: Uint8Array): number {
+  b.set(part, o);
+  return o + part.length;
 }

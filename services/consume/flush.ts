@@ -18,12 +18,12 @@
  */
 
 import { Buffer } from "node:buffer";
-import { type Names, TOPICS, type TransactionItemEvent } from "../../lib/contracts.ts";
+import { type Names, TOPICS } from "../../lib/contracts.ts";
 import { renewPool, type Sql } from "../../lib/db.ts";
 import type { KafkaMessage } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import { deadLetter } from "./dead_letter.ts";
-import { itemMessage, transactionItems } from "./enrich.ts";
+import { addItemMessages, type ItemMessage, type ItemNote } from "./enrich.ts";
 import { persist } from "./persist.ts";
 import type { Sender } from "./sender.ts";
 import type { BatchReport } from "./report.ts";
@@ -170,20 +170,21 @@ export function createFlush(deps: FlushDeps): {
     const { parts, accepted, stored } = prepared;
     const step = stepper(parts);
     const t3 = performance.now();
-    const items: TransactionItemEvent[] = [];
+    const messages: ItemMessage[] = [];
+    const items: ItemNote[] = [];
     const owed: string[] = [];
     for (const a of accepted) {
-      const event = a.event;
-      if (event.event_type !== "transaction" || !stored.publish.has(event.event_id)) continue;
-      stored.publish.delete(event.event_id);
-      owed.push(event.event_id);
-      if (!lastSent.has(event.event_id)) items.push(...transactionItems(event));
+      // Only transactions are read from `transactions`, and only there.
+      if (a.topicKey !== "transactions" || !stored.publish.has(a.id)) continue;
+      stored.publish.delete(a.id);
+      owed.push(a.id);
+      if (!lastSent.has(a.id)) addItemMessages(a, messages, items);
     }
     if (owed.length > 0) {
-      for (const messages of bySize(items.map(itemMessage))) {
+      for (const chunk of bySize(messages)) {
         await step(
           "send transaction_items",
-          () => producer.send([{ topic: topics.transactionItems, messages }]),
+          () => producer.send([{ topic: topics.transactionItems, messages: chunk }]),
         );
       }
       await step("clear the transaction_items outbox", () => clearOutbox(sql, stored.outbox));

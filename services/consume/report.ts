@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Heartbeat, TransactionItemEvent } from "../../lib/contracts.ts";
+import type { Heartbeat } from "../../lib/contracts.ts";
+import type { ItemNote } from "./enrich.ts";
 import type { Logger } from "../../lib/log.ts";
 
 /** What one flush did. */
@@ -16,7 +17,8 @@ export interface BatchReport {
   stored: number;
   /** Valid messages that added no row: repeats within the batch or already stored. */
   duplicates: number;
-  items: readonly TransactionItemEvent[];
+  /** The items sent (`transaction_item` events, or notes of them). */
+  items: readonly ItemNote[];
   deadLetters: readonly { where: string; reason: string }[];
   ms: number;
   /** Milliseconds per step, for the summary line of large batches. */

@@ -2,13 +2,16 @@
  * From Kafka messages to warehouse rows, without I/O: each message is decoded
  * and validated ({@link decodeMessage}), and a batch of accepted events
  * becomes the rows of `realtime_events`, `fact_sales`, `dim_product` and
- * `dim_customer` ({@link warehouseRows}).
+ * `dim_customer` (`warehouseRows`, ./warehouse_rows.ts, re-exported here).
  *
  * @module
  */
 
 import { type BehaviorEvent, type TopicKey, type TransactionEvent } from "../../lib/contracts.ts";
 import { decodeText, parseEvent } from "../../lib/schemas.ts";
+import { scanMessage } from "./scan.ts";
+
+export * from "./warehouse_rows.ts";
 
 /** A message as read from Kafka: where it came from and its raw bytes. */
 export interface SourceMessage {
@@ -20,12 +23,18 @@ export interface SourceMessage {
   value: Uint8Array | null;
 }
 
-/** A message that passed validation, with its JSON text for `payload`. */
+/**
+ * A message that passed validation, with its JSON text for `payload`. The
+ * fast path's ({@link ScannedEvent}) makes `event` and `json` only when asked:
+ * the hot path reads its bytes.
+ */
 export interface Accepted {
   source: SourceMessage;
   topicKey: TopicKey;
-  event: TransactionEvent | BehaviorEvent;
-  json: string;
+  /** `event.event_id`. */
+  readonly id: string;
+  readonly event: TransactionEvent | BehaviorEvent;
+  readonly json: string;
 }
 
 /** A message bound for `dead_letters`, and why. */
@@ -44,7 +53,9 @@ const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/;
 
 /**
  * Validates one message read from `topicKey` with the contract's decoder, then
- * checks what the schema allows but the warehouse columns cannot hold.
+ * checks what the schema allows but the warehouse columns cannot hold. The
+ * fast path (./scan.ts) decides first; what it cannot vouch for is parsed
+ * ({@link parseMessage}), same verdicts and values.
  *
  * @example
  * ```ts
@@ -60,6 +71,11 @@ const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/;
  * ```
  */
 export function decodeMessage(topicKey: InputTopic, source: SourceMessage): Accepted | Rejected {
+  return scanMessage(topicKey, source) ?? parseMessage(topicKey, source);
+}
+
+/** {@link decodeMessage} without the fast path: JSON.parse and lib/schemas.ts. */
+export function parseMessage(topicKey: InputTopic, source: SourceMessage): Accepted | Rejected {
   // decodeEvent in two halves, so that the bytes are decoded once: the text is the payload.
   const json = decodeText(source.value);
   if (typeof json !== "string") return { source, reason: json.reason };
@@ -68,7 +84,7 @@ export function decodeMessage(topicKey: InputTopic, source: SourceMessage): Acce
   const event = decoded.value as TransactionEvent | BehaviorEvent;
   const problem = storageProblem(event, json);
   if (problem) return { source, reason: problem };
-  return { source, topicKey, event, json };
+  return { source, topicKey, id: event.event_id, event, json };
 }
 
 /** True when `result` is an accepted event rather than a dead letter. */
@@ -89,160 +105,4 @@ function storageProblem(event: TransactionEvent | BehaviorEvent, json: string): 
     }
   }
   return undefined;
-}
-
-/** A `realtime_events` row; `processed_at` is the database's `now()`. */
-export interface EventRow {
-  event_id: string;
-  event_type: string;
-  customer_id: number;
-  timestamp: string;
-  source_topic: string;
-  source_partition: number;
-  source_offset: string;
-  payload: string;
-}
-
-/** A `fact_sales` row: one per transaction item. */
-export interface SaleRow {
-  detail_id: number;
-  event_id: string;
-  transaction_id: number;
-  customer_id: number;
-  product_id: number;
-  category: string;
-  quantity: number;
-  unit_price_cents: number;
-  revenue_cents: number;
-  event_time: string;
-}
-
-/** A `dim_product` upsert: the latest name, category and price in the batch. */
-export interface ProductRow {
-  product_id: number;
-  name: string;
-  category: string;
-  last_unit_price_cents: number;
-  price_seen_at: string;
-}
-
-/** A `dim_customer` upsert: first and last event time in the batch. */
-export interface CustomerRow {
-  customer_id: number;
-  first_seen: string;
-  last_seen: string;
-}
-
-interface Seen {
-  id: number;
-  first: number;
-  firstText: string;
-  last: number;
-  lastText: string;
-}
-
-export interface WarehouseRows {
-  events: EventRow[];
-  sales: SaleRow[];
-  products: ProductRow[];
-  customers: CustomerRow[];
-  /** Event ids of the transactions among `events`. */
-  transactionIds: string[];
-}
-
-/**
- * The rows a batch of accepted events writes. An event id seen twice (a
- * behaviour event on `user_behavior` and again on `searches`) is one row,
- * taken from `user_behavior` when the batch holds it. Rows are sorted by key
- * so that concurrent writers lock them in the same order.
- *
- * @example
- * ```ts ignore
- * const rows = warehouseRows(accepted);
- * rows.events.length; // distinct event ids in the batch
- * ```
- */
-export function warehouseRows(accepted: readonly Accepted[]): WarehouseRows {
-  const chosen = new Map<string, Accepted>();
-  for (const a of accepted) {
-    const seen = chosen.get(a.event.event_id);
-    if (!seen || (seen.topicKey !== "userBehavior" && a.topicKey === "userBehavior")) {
-      chosen.set(a.event.event_id, a);
-    }
-  }
-  const events: EventRow[] = [];
-  const sales: SaleRow[] = [];
-  const products = new Map<number, ProductRow & { at: number }>();
-  const customers = new Map<number, Seen>();
-  const transactionIds: string[] = [];
-  for (const { event, json, source } of chosen.values()) {
-    events.push({
-      event_id: event.event_id,
-      event_type: event.event_type,
-      customer_id: event.customer_id,
-      timestamp: event.timestamp,
-      source_topic: source.topic,
-      source_partition: source.partition,
-      source_offset: source.offset,
-      payload: json,
-    });
-    const at = Date.parse(event.timestamp);
-    const customer = customers.get(event.customer_id);
-    if (!customer) {
-      customers.set(event.customer_id, {
-        id: event.customer_id,
-        first: at,
-        firstText: event.timestamp,
-        last: at,
-        lastText: event.timestamp,
-      });
-    } else if (at < customer.first) {
-      customer.first = at;
-      customer.firstText = event.timestamp;
-    } else if (at > customer.last) {
-      customer.last = at;
-      customer.lastText = event.timestamp;
-    }
-    if (event.event_type !== "transaction") continue;
-    transactionIds.push(event.event_id);
-    for (const item of event.items) {
-      sales.push({
-        detail_id: item.detail_id,
-        event_id: `ti-${item.detail_id}`,
-        transaction_id: event.transaction_id,
-        customer_id: event.customer_id,
-        product_id: item.product_id,
-        category: item.category,
-        quantity: item.quantity,
-        unit_price_cents: item.unit_price_cents,
-        revenue_cents: item.quantity * item.unit_price_cents,
-        event_time: event.timestamp,
-      });
-      const product = products.get(item.product_id);
-      if (!product || at > product.at) {
-        products.set(item.product_id, {
-          product_id: item.product_id,
-          name: item.product_name,
-          category: item.category,
-          last_unit_price_cents: item.unit_price_cents,
-          price_seen_at: event.timestamp,
-          at,
-        });
-      }
-    }
-  }
-  // Plain comparators: the key-function form called its key up to four times per comparison.
-  return {
-    events: events.sort((a, b) => a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0),
-    sales: sales.sort((a, b) => a.detail_id - b.detail_id),
-    products: [...products.values()].sort((a, b) => a.product_id - b.product_id).map((
-      { at: _, ...p },
-    ) => p),
-    customers: [...customers.values()].sort((a, b) => a.id - b.id).map((c) => ({
-      customer_id: c.id,
-      first_seen: c.firstText,
-      last_seen: c.lastText,
-    })),
-    transactionIds: transactionIds.sort(),
-  };
 }

@@ -13,7 +13,10 @@
 import type postgres from "postgres";
 import type { Sql } from "../../lib/db.ts";
 import { writeCopy } from "./copy.ts";
+import { eventLines, saleLines } from "./lines.ts";
 import type { WarehouseRows } from "./rows.ts";
+
+export { eventLines, saleLines };
 
 /** What one warehouse transaction wrote. */
 export interface Written {
@@ -77,36 +80,6 @@ export async function writeStaged(sql: Sql, rows: WarehouseRows): Promise<Writte
     for (const id of earlier) publish.add(id);
     return { stored: inserted!.stored, publish, outboxRow: inserted!.row ?? undefined, earlier };
   });
-}
-
-/** `realtime_events` rows as COPY values, in the table's column order. */
-export function eventLines(rows: WarehouseRows): (string | number)[][] {
-  return rows.events.map((r) => [
-    r.event_id,
-    r.event_type,
-    r.customer_id,
-    r.timestamp,
-    r.source_topic,
-    r.source_partition,
-    r.source_offset,
-    r.payload,
-  ]);
-}
-
-/** `fact_sales` rows as COPY values, in the table's column order. */
-export function saleLines(rows: WarehouseRows): (string | number)[][] {
-  return rows.sales.map((r) => [
-    r.detail_id,
-    r.event_id,
-    r.transaction_id,
-    r.customer_id,
-    r.product_id,
-    r.category,
-    r.quantity,
-    r.unit_price_cents,
-    r.revenue_cents,
-    r.event_time,
-  ]);
 }
 
 /**

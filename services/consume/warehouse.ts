@@ -72,7 +72,7 @@ export async function storeEvents(sql: Sql, accepted: readonly Accepted[]): Prom
   let state = pools.get(sql);
   if (!state) pools.set(sql, state = { writing: new Set(), probeAll: false });
   const ids = new Set<string>();
-  for (const a of accepted) ids.add(a.event.event_id);
+  for (const a of accepted) ids.add(a.id);
   const ahead = [...state.writing].filter((w) => overlaps(w.ids, ids)).map((w) => w.done);
   const done = Promise.withResolvers<void>();
   const me = { ids, done: done.promise };

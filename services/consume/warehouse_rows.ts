@@ -1,0 +1,246 @@
+/**
+ * A batch of accepted events as the rows of `realtime_events`, `fact_sales`,
+ * `dim_product` and `dim_customer`, without I/O ({@link warehouseRows}); an
+ * event the fast path read (./scanned.ts) gives the same rows from its bytes.
+ *
+ * @module
+ */
+
+import type { TransactionEvent } from "../../lib/contracts.ts";
+import type { Accepted } from "./rows.ts";
+import { Item, ScannedEvent } from "./scanned.ts";
+
+/** A `realtime_events` row; `processed_at` is the database's `now()`. */
+export interface EventRow {
+  event_id: string;
+  event_type: string;
+  customer_id: number;
+  timestamp: string;
+  source_topic: string;
+  source_partition: number;
+  source_offset: string;
+  /**
+   * The message's JSON text; as bytes when the fast path read it, which
+   * holds nothing COPY text escapes (printable ASCII, no backslash).
+   */
+  payload: string | Uint8Array;
+}
+
+/** A `fact_sales` row: one per transaction item. */
+export interface SaleRow {
+  detail_id: number;
+  event_id: string;
+  transaction_id: number;
+  customer_id: number;
+  product_id: number;
+  category: string;
+  quantity: number;
+  unit_price_cents: number;
+  revenue_cents: number;
+  event_time: string;
+}
+
+/** A `dim_product` upsert: the latest name, category and price in the batch. */
+export interface ProductRow {
+  product_id: number;
+  name: string;
+  category: string;
+  last_unit_price_cents: number;
+  price_seen_at: string;
+}
+
+/** A `dim_customer` upsert: first and last event time in the batch. */
+export interface CustomerRow {
+  customer_id: number;
+  first_seen: string;
+  last_seen: string;
+}
+
+interface Seen {
+  id: number;
+  first: number;
+  firstText: string;
+  last: number;
+  lastText: string;
+}
+
+export interface WarehouseRows {
+  events: EventRow[];
+  sales: SaleRow[];
+  products: ProductRow[];
+  customers: CustomerRow[];
+  /** Event ids of the transactions among `events`. */
+  transactionIds: string[];
+}
+
+/**
+ * The rows a batch of accepted events writes. An event id seen twice (a
+ * behaviour event on `user_behavior` and again on `searches`) is one row,
+ * taken from `user_behavior` when the batch holds it. Rows are sorted by key
+ * so that concurrent writers lock them in the same order.
+ *
+ * @example
+ * ```ts ignore
+ * const rows = warehouseRows(accepted);
+ * rows.events.length; // distinct event ids in the batch
+ * ```
+ */
+export function warehouseRows(accepted: readonly Accepted[]): WarehouseRows {
+  const chosen = new Map<string, Accepted>();
+  for (const a of accepted) {
+    const seen = chosen.get(a.id);
+    if (!seen || (seen.topicKey !== "userBehavior" && a.topicKey === "userBehavior")) {
+      chosen.set(a.id, a);
+    }
+  }
+  const batch: Batch = {
+    events: [],
+    sales: [],
+    transactionIds: [],
+    products: new Map(),
+    customers: new Map(),
+  };
+  for (const a of chosen.values()) {
+    if (a instanceof ScannedEvent) addScanned(batch, a);
+    else addParsed(batch, a);
+  }
+  // Plain comparators: the key-function form called its key up to four times per comparison.
+  const { events, sales, products, customers, transactionIds } = batch;
+  return {
+    events: events.sort((a, b) => a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0),
+    sales: sales.sort((a, b) => a.detail_id - b.detail_id),
+    products: [...products.values()].sort((a, b) => a.id - b.id).map(productRow),
+    customers: [...customers.values()].sort((a, b) => a.id - b.id).map((c) => ({
+      customer_id: c.id,
+      first_seen: c.firstText,
+      last_seen: c.lastText,
+    })),
+    transactionIds: transactionIds.sort(),
+  };
+}
+
+/** The batch being turned into rows. */
+interface Batch {
+  events: EventRow[];
+  sales: SaleRow[];
+  transactionIds: string[];
+  /** Per product, the latest item seen: item `i` of `from` (an index into its items). */
+  products: Map<number, { id: number; at: number; from: Accepted; i: number }>;
+  customers: Map<number, Seen>;
+}
+
+function addParsed(batch: Batch, a: Accepted): void {
+  const { event, json, source } = a;
+  batch.events.push({
+    event_id: event.event_id,
+    event_type: event.event_type,
+    customer_id: event.customer_id,
+    timestamp: event.timestamp,
+    source_topic: source.topic,
+    source_partition: source.partition,
+    source_offset: source.offset,
+    payload: json,
+  });
+  const at = Date.parse(event.timestamp);
+  seeCustomer(batch, event.customer_id, at, event.timestamp);
+  if (event.event_type !== "transaction") return;
+  batch.transactionIds.push(event.event_id);
+  for (let i = 0; i < event.items.length; i++) {
+    const item = event.items[i]!;
+    batch.sales.push({
+      detail_id: item.detail_id,
+      event_id: `ti-${item.detail_id}`,
+      transaction_id: event.transaction_id,
+      customer_id: event.customer_id,
+      product_id: item.product_id,
+      category: item.category,
+      quantity: item.quantity,
+      unit_price_cents: item.unit_price_cents,
+      revenue_cents: item.quantity * item.unit_price_cents,
+      event_time: event.timestamp,
+    });
+    seeProduct(batch, item.product_id, at, a, i);
+  }
+}
+
+/** Like {@link addParsed}, from the values the fast path read; the payload is the bytes. */
+function addScanned(batch: Batch, a: ScannedEvent): void {
+  const { source, timestamp } = a;
+  batch.events.push({
+    event_id: a.id,
+    event_type: a.type,
+    customer_id: a.customerId,
+    timestamp,
+    source_topic: source.topic,
+    source_partition: source.partition,
+    source_offset: source.offset,
+    payload: a.bytes,
+  });
+  seeCustomer(batch, a.customerId, a.ms, timestamp);
+  const items = a.items;
+  if (items === null) return;
+  batch.transactionIds.push(a.id);
+  for (let i = 0; i < items.length; i += Item.Size) {
+    const detail = items[i + Item.DetailId]!;
+    const quantity = items[i + Item.Quantity]!;
+    const price = items[i + Item.UnitPriceCents]!;
+    batch.sales.push({
+      detail_id: detail,
+      event_id: `ti-${detail}`,
+      transaction_id: a.transactionId,
+      customer_id: a.customerId,
+      product_id: items[i + Item.ProductId]!,
+      category: a.category(i),
+      quantity,
+      unit_price_cents: price,
+      revenue_cents: quantity * price,
+      event_time: timestamp,
+    });
+    seeProduct(batch, items[i + Item.ProductId]!, a.ms, a, i);
+  }
+}
+
+function seeCustomer(batch: Batch, id: number, at: number, text: string): void {
+  const customer = batch.customers.get(id);
+  if (!customer) {
+    batch.customers.set(id, { id, first: at, firstText: text, last: at, lastText: text });
+  } else if (at < customer.first) {
+    customer.first = at;
+    customer.firstText = text;
+  } else if (at > customer.last) {
+    customer.last = at;
+    customer.lastText = text;
+  }
+}
+
+function seeProduct(batch: Batch, id: number, at: number, from: Accepted, i: number): void {
+  const product = batch.products.get(id);
+  if (!product) batch.products.set(id, { id, at, from, i });
+  else if (at > product.at) {
+    product.at = at;
+    product.from = from;
+    product.i = i;
+  }
+}
+
+function productRow({ id, from, i }: { id: number; from: Accepted; i: number }): ProductRow {
+  if (from instanceof ScannedEvent) {
+    const items = from.items!;
+    return {
+      product_id: id,
+      name: from.text(items[i + Item.NameStart]!, items[i + Item.NameEnd]!),
+      category: from.category(i),
+      last_unit_price_cents: items[i + Item.UnitPriceCents]!,
+      price_seen_at: from.timestamp,
+    };
+  }
+  const event = from.event as TransactionEvent;
+  const item = event.items[i]!;
+  return {
+    product_id: id,
+    name: item.product_name,
+    category: item.category,
+    last_unit_price_cents: item.unit_price_cents,
+    price_seen_at: event.timestamp,
+  };
+}
