@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { BehaviorEvent, TransactionEvent } from "../lib/contracts.ts";
 import { copyChunks } from "../services/consume/copy.ts";
+import { binaryEventChunks, binarySaleChunks } from "../services/consume/copy_binary.ts";
 import { addItemMessages, type ItemMessage, type ItemNote } from "../services/consume/enrich.ts";
 import { eventLines, saleLines } from "../services/consume/lines.ts";
 import {
@@ -101,6 +102,9 @@ export function written(accepted: readonly Accepted[]) {
     transactionIds: rows.transactionIds,
     eventCopy: copy(eventLines(rows)),
     saleCopy: copy(saleLines(rows)),
+    // The direct path's binary COPY, byte for byte (undefined where it goes as text).
+    eventBinary: binaryEventChunks(rows)?.flatMap((c) => [...c]),
+    saleBinary: binarySaleChunks(rows)?.flatMap((c) => [...c]),
   };
 }
 

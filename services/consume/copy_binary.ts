@@ -60,6 +60,8 @@ class BinaryCopyWriter {
   private buffer = new Uint8Array(CHUNK_BYTES);
   private view = new DataView(this.buffer.buffer);
   private used = 0;
+  private lastTime = "";
+  private lastMicros: number | undefined;
 
   constructor() {
     this.buffer.set(HEADER);
@@ -80,6 +82,23 @@ class BinaryCopyWriter {
 
   text(value: string): void {
     if (typeof value !== "string") throw new NotBinary();
+    const n = value.length;
+    if (n <= 64) {
+      // Short ASCII (ids, types, topics, categories) byte by byte: cheaper than the encoder.
+      const b = this.buffer;
+      let o = this.used + 4;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[o++] = c;
+      }
+      if (i === n) {
+        this.view.setInt32(this.used, n);
+        this.used = o;
+        return;
+      }
+    }
     const { read, written } = encoder.encodeInto(value, this.buffer.subarray(this.used + 4));
     if (read !== value.length) {
       throw new Error("Cannot encode a COPY value as its row's room is short");
@@ -114,9 +133,13 @@ class BinaryCopyWriter {
 
   /** `timestamptz` from an ISO 8601 UTC text: microseconds since 2000-01-01 as int8. */
   timestamptz(value: string): void {
-    const micros = isoMicros(value);
-    if (micros === undefined) throw new NotBinary();
-    this.int8(micros);
+    // Events of one moment share one timestamp string (the fast path's): parsed once.
+    if (value !== this.lastTime) {
+      this.lastMicros = isoMicros(value);
+      this.lastTime = value;
+    }
+    if (this.lastMicros === undefined) throw new NotBinary();
+    this.int8(this.lastMicros);
   }
 
   /** The trailer (int16 -1), then every chunk. */

@@ -21,7 +21,7 @@
 import { BEHAVIOR_TYPES, MAX_EVENT_BYTES, SCHEMA_VERSION } from "../../lib/contracts.ts";
 import { C, equals, F, has, int, mask, NULL, object, Scan, str } from "../aggregate/scan_json.ts";
 import type { InputTopic, SourceMessage } from "./rows.ts";
-import { ScannedEvent } from "./scanned.ts";
+import { knownText, ScannedEvent } from "./scanned.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 const TRANSACTION = ascii("transaction");
@@ -140,6 +140,7 @@ function base(s: Scan): number {
 // The items of the transaction being scanned, and the sum checkTransaction checks.
 let sum = 0;
 let items: number[] = [];
+let categories: string[] = [];
 
 /** Per item in `ScannedEvent.items`: these numbers, in this order. */
 export const ITEM_SLOTS = 8;
@@ -171,6 +172,7 @@ function scanItems(): boolean {
       v[F.category]!,
       item.ends[F.category]!,
     );
+    categories.push(knownText(b, v[F.category]!, item.ends[F.category]!));
     top.pos = item.pos;
     const c = b[top.pos++];
     if (c === C.CloseList) return true;
@@ -182,6 +184,7 @@ function transaction(source: SourceMessage, topicKey: InputTopic): ScannedEvent 
   const s = transactions;
   sum = 0;
   items = [];
+  categories = [];
   if (!object(s, scanItems) || !has(s, TRANSACTION_FIELDS) || items.length === 0) return undefined;
   if (!equals(s, F.event_type, TRANSACTION)) return undefined;
   const ms = base(s);
@@ -204,6 +207,7 @@ function transaction(source: SourceMessage, topicKey: InputTopic): ScannedEvent 
     ms,
     id,
     items,
+    categories,
   );
 }
 
@@ -235,6 +239,7 @@ function behavior(source: SourceMessage, topicKey: InputTopic): ScannedEvent | u
     timestampText(s),
     ms,
     0,
+    null,
     null,
   );
 }

@@ -50,6 +50,8 @@ export class ScannedEvent implements Accepted {
     readonly transactionId: number,
     /** A transaction's items, {@link Item.Size} numbers each; null for a behaviour event. */
     readonly items: number[] | null,
+    /** A transaction's items' categories, one string per name ({@link knownText}). */
+    readonly categories: string[] | null,
   ) {}
 
   /** The message's bytes: its JSON text, and the `payload` column as it is. */
@@ -72,8 +74,7 @@ export class ScannedEvent implements Accepted {
 
   /** `category` of item `i` (its first number's index), one string per category name. */
   category(i: number): string {
-    const items = this.items!;
-    return known(this.source.value!, items[i + Item.CategoryStart]!, items[i + Item.CategoryEnd]!);
+    return this.categories![i / Item.Size]!;
   }
 }
 
@@ -89,20 +90,20 @@ export function ascii(b: Uint8Array, start: number, end: number): string {
   return String.fromCharCode.apply(null, codes);
 }
 
-// Category names seen, by a hash of their bytes: an item's category is not a new string each time.
-const categories = new Map<number, string>();
+// Names seen (categories), by length and first and last byte: not a new string per item.
+const names = new Map<number, string>();
 
-function known(b: Uint8Array, start: number, end: number): string {
+/** The ASCII text of `b[start, end)` (not empty), the same string each time for a name seen before. */
+export function knownText(b: Uint8Array, start: number, end: number): string {
   const length = end - start;
-  let h = length;
-  for (let i = start; i < end; i++) h = (Math.imul(h, 31) + b[i]!) | 0;
-  const name = categories.get(h);
+  const h = length * 65536 + b[start]! * 256 + b[end - 1]!;
+  const name = names.get(h);
   if (name !== undefined && name.length === length) {
     let same = true;
     for (let i = 0; same && i < length; i++) same = b[start + i] === name.charCodeAt(i);
     if (same) return name;
   }
   const text = ascii(b, start, end);
-  if (categories.size < 1024) categories.set(h, text);
+  if (names.size < 1024) names.set(h, text);
   return text;
 }
