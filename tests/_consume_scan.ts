@@ -11,7 +11,7 @@ import { Buffer } from "node:buffer";
 import type { BehaviorEvent, TransactionEvent } from "../lib/contracts.ts";
 import { copyChunks } from "../services/consume/copy.ts";
 import { binaryEventChunks, binarySaleChunks } from "../services/consume/copy_binary.ts";
-import { addItemMessages, type ItemMessage, type ItemNote } from "../services/consume/enrich.ts";
+import { addItemMessages, type ItemMessage, itemNotes } from "../services/consume/enrich.ts";
 import { eventLines, saleLines } from "../services/consume/lines.ts";
 import {
   type Accepted,
@@ -92,11 +92,29 @@ export function written(accepted: readonly Accepted[]) {
   const copy = (lines: Parameters<typeof copyChunks>[0]) =>
     [...copyChunks(lines)].map((c) => decoder.decode(c)).join("");
   return {
+    // Field by field: the fast path's rows are views (getters), not plain objects.
     events: rows.events.map((r) => ({
-      ...r,
+      event_id: r.event_id,
+      event_type: r.event_type,
+      customer_id: r.customer_id,
+      timestamp: r.timestamp,
+      source_topic: r.source_topic,
+      source_partition: r.source_partition,
+      source_offset: r.source_offset,
       payload: typeof r.payload === "string" ? r.payload : decoder.decode(r.payload),
     })),
-    sales: rows.sales,
+    sales: rows.sales.map((r) => ({
+      detail_id: r.detail_id,
+      event_id: r.event_id,
+      transaction_id: r.transaction_id,
+      customer_id: r.customer_id,
+      product_id: r.product_id,
+      category: r.category,
+      quantity: r.quantity,
+      unit_price_cents: r.unit_price_cents,
+      revenue_cents: r.revenue_cents,
+      event_time: r.event_time,
+    })),
     products: rows.products,
     customers: rows.customers,
     transactionIds: rows.transactionIds,
@@ -111,8 +129,9 @@ export function written(accepted: readonly Accepted[]) {
 /** The transaction_item messages of `accepted` (as text) and their notes. */
 export function itemsOf(accepted: readonly Accepted[]) {
   const messages: ItemMessage[] = [];
-  const notes: ItemNote[] = [];
-  for (const a of accepted) if (a.topicKey === "transactions") addItemMessages(a, messages, notes);
+  const sent = accepted.filter((a) => a.topicKey === "transactions");
+  for (const a of sent) addItemMessages(a, messages);
+  const notes = [...itemNotes(sent, messages.length)];
   return {
     messages: messages.map((
       m,

@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { random } from "../services/bench/payload.ts";
+import { CHUNK_BYTES, giveChunks, takeChunk } from "../services/consume/chunk_pool.ts";
 import { copyChunks, copyLine, writeDecimal } from "../services/consume/copy.ts";
 import { eventLines, saleLines } from "../services/consume/lines.ts";
 import {
@@ -196,4 +197,15 @@ Deno.test("consume scan: never accepts what parseMessage refuses, over 60,000 mu
   }
   // Both sides are exercised: edits the scan vouches for, and refusals left to parseMessage.
   assert.ok(accepted > 1000 && refused > 10_000, `accepted ${accepted}, refused ${refused}`);
+});
+
+Deno.test("consume scan: the COPY chunk pool hands back only its own buffers, once", () => {
+  const a = takeChunk();
+  const b = takeChunk();
+  assert.notEqual(a.buffer, b.buffer);
+  giveChunks([a.subarray(0, 10), new Uint8Array(CHUNK_BYTES), a]);
+  const c = takeChunk();
+  assert.equal(c.buffer, a.buffer, "a buffer given back is reused");
+  assert.notEqual(takeChunk().buffer, a.buffer, "and handed out once");
+  giveChunks([b, c]);
 });

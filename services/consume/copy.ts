@@ -7,6 +7,7 @@
 
 import type { Writable } from "node:stream";
 import type postgres from "postgres";
+import { giveChunks } from "./chunk_pool.ts";
 import { ESCAPES, type LineSource, LineWriter } from "./lines.ts";
 
 export { type LineSource, LineWriter, writeDecimal } from "./lines.ts";
@@ -175,6 +176,7 @@ export async function copyCheckedChunks(
   // sent it too.
   const sink = into as Writable & { _final?(cb: (error?: Error | null) => void): void };
   const final = sink._final;
+  let over = false;
   const ended = new Promise<void>((resolve) => {
     into.once("finish", resolve);
     if (!final) return;
@@ -182,7 +184,7 @@ export async function copyCheckedChunks(
       final.call(this, cb);
       resolve();
     };
-  });
+  }).then(() => void (over = true));
   const failed = new Promise<never>((_, reject) => into.once("error", reject));
   failed.catch(() => {});
   try {
@@ -197,5 +199,7 @@ export async function copyCheckedChunks(
     await Promise.race([tx`select 1`, failed, watchdog]);
   } finally {
     clearTimeout(timer);
+    // Every chunk was written (final runs after the last write), or none will be: reusable.
+    if ((over || into.destroyed) && Array.isArray(chunks)) giveChunks(chunks);
   }
 }

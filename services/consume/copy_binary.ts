@@ -18,10 +18,9 @@
  * @module
  */
 
+import { CHUNK_BYTES, takeChunk } from "./chunk_pool.ts";
 import type { EventRow, SaleRow, WarehouseRows } from "./rows.ts";
 
-/** Bytes per chunk, about (a row larger than that gets a chunk of its own). */
-const CHUNK_BYTES = 1 << 20;
 /** `PGCOPY\n\377\r\n\0`, then flags (int32 0) and header extension length (int32 0). */
 const HEADER = [
   0x50,
@@ -57,7 +56,8 @@ class NotBinary extends Error {}
 /** Writes binary COPY data into chunks of about {@link CHUNK_BYTES}. */
 class BinaryCopyWriter {
   readonly chunks: Uint8Array[] = [];
-  private buffer = new Uint8Array(CHUNK_BYTES);
+  // Chunks come from the pool (./chunk_pool.ts); the COPY gives them back (./copy.ts).
+  private buffer = takeChunk();
   private view = new DataView(this.buffer.buffer);
   private used = 0;
   private lastTime = "";
@@ -72,7 +72,7 @@ class BinaryCopyWriter {
   row(fields: number, bytes: number): void {
     if (this.used + 2 + bytes > this.buffer.length) {
       this.chunks.push(this.buffer.subarray(0, this.used));
-      this.buffer = new Uint8Array(Math.max(CHUNK_BYTES, 2 + bytes));
+      this.buffer = 2 + bytes <= CHUNK_BYTES ? takeChunk() : new Uint8Array(2 + bytes);
       this.view = new DataView(this.buffer.buffer);
       this.used = 0;
     }

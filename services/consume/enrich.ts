@@ -14,7 +14,7 @@ import {
 } from "../../lib/contracts.ts";
 import { writeDecimal } from "./copy.ts";
 import type { Accepted } from "./rows.ts";
-import { Item, ScannedEvent } from "./scanned.ts";
+import { Item, ScannedEvent, ScannedItem } from "./scanned.ts";
 
 /**
  * The item events of `transaction`, in item order. Each carries the
@@ -59,43 +59,45 @@ export interface ItemMessage {
 /** What the log line of a batch says of an item sent. */
 export type ItemNote = Pick<TransactionItemEvent, "product_name" | "category" | "quantity">;
 
+/** Items to log: a count, and the notes, made as they are read. */
+export interface ItemNotes extends Iterable<ItemNote> {
+  readonly length: number;
+}
+
 /**
  * Appends the `transaction_items` messages of the accepted transaction `a`
- * to `messages`, and what the log says of each to `notes`. For a transaction
- * the fast path read, each value is written as bytes: the very bytes of
- * `JSON.stringify` of its {@link transactionItems} event (its strings are
- * printable ASCII without quote or backslash, which JSON writes as they are),
- * with no event object and no string; the tests compare the two.
+ * to `messages`. For a transaction the fast path read, each value is written
+ * as bytes: the very bytes of `JSON.stringify` of its
+ * {@link transactionItems} event (its strings are printable ASCII without
+ * quote or backslash, which JSON writes as they are), with no event object
+ * and no string; the tests compare the two.
  */
-export function addItemMessages(a: Accepted, messages: ItemMessage[], notes: ItemNote[]): void {
+export function addItemMessages(a: Accepted, messages: ItemMessage[]): void {
   if (!(a instanceof ScannedEvent)) {
     for (const item of transactionItems(a.event as TransactionEvent)) {
       messages.push(itemMessage(item));
-      notes.push(item);
     }
     return;
   }
   const items = a.items!;
   const key = String(a.customerId);
-  for (let i = 0; i < items.length; i += Item.Size) {
-    messages.push({ key, value: itemValue(a, i) });
-    notes.push(new ScannedNote(a, i));
-  }
+  for (let i = 0; i < items.length; i += Item.Size) messages.push({ key, value: itemValue(a, i) });
 }
 
-/** An item's note, its name decoded only when a (small) batch logs it. */
-class ScannedNote implements ItemNote {
-  constructor(readonly from: ScannedEvent, readonly i: number) {}
-  get product_name(): string {
-    const items = this.from.items!;
-    return this.from.text(items[this.i + Item.NameStart]!, items[this.i + Item.NameEnd]!);
-  }
-  get category(): string {
-    return this.from.category(this.i);
-  }
-  get quantity(): number {
-    return this.from.items![this.i + Item.Quantity]!;
-  }
+/**
+ * The notes of the items of `transactions`, made only when the log reads
+ * them (so none is kept while the items are sent).
+ */
+export function itemNotes(transactions: readonly Accepted[], length: number): ItemNotes {
+  return {
+    length,
+    *[Symbol.iterator]() {
+      for (const a of transactions) {
+        if (!(a instanceof ScannedEvent)) yield* (a.event as TransactionEvent).items;
+        else for (let i = 0; i < a.items!.length; i += Item.Size) yield new ScannedItem(a, i);
+      }
+    },
+  };
 }
 
 // The JSON of a transaction_item event around its values, in transactionItems' key order.

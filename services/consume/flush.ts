@@ -23,7 +23,7 @@ import { renewPool, type Sql } from "../../lib/db.ts";
 import type { KafkaMessage } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import { deadLetter } from "./dead_letter.ts";
-import { addItemMessages, type ItemMessage, type ItemNote } from "./enrich.ts";
+import { addItemMessages, type ItemMessage, itemNotes } from "./enrich.ts";
 import { persist } from "./persist.ts";
 import type { Sender } from "./sender.ts";
 import type { BatchReport } from "./report.ts";
@@ -171,15 +171,18 @@ export function createFlush(deps: FlushDeps): {
     const step = stepper(parts);
     const t3 = performance.now();
     const messages: ItemMessage[] = [];
-    const items: ItemNote[] = [];
+    const sent: Accepted[] = [];
     const owed: string[] = [];
     for (const a of accepted) {
       // Only transactions are read from `transactions`, and only there.
       if (a.topicKey !== "transactions" || !stored.publish.has(a.id)) continue;
       stored.publish.delete(a.id);
       owed.push(a.id);
-      if (!lastSent.has(a.id)) addItemMessages(a, messages, items);
+      if (lastSent.has(a.id)) continue;
+      addItemMessages(a, messages);
+      sent.push(a);
     }
+    const items = itemNotes(sent, messages.length);
     if (owed.length > 0) {
       for (const chunk of bySize(messages)) {
         await step(

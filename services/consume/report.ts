@@ -7,7 +7,7 @@
  */
 
 import type { Heartbeat } from "../../lib/contracts.ts";
-import type { ItemNote } from "./enrich.ts";
+import type { ItemNotes } from "./enrich.ts";
 import type { Logger } from "../../lib/log.ts";
 
 /** What one flush did. */
@@ -18,7 +18,7 @@ export interface BatchReport {
   /** Valid messages that added no row: repeats within the batch or already stored. */
   duplicates: number;
   /** The items sent (`transaction_item` events, or notes of them). */
-  items: readonly ItemNote[];
+  items: ItemNotes;
   deadLetters: readonly { where: string; reason: string }[];
   ms: number;
   /** Milliseconds per step, for the summary line of large batches. */

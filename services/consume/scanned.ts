@@ -9,7 +9,7 @@
  */
 
 import type { BehaviorEvent, TransactionEvent } from "../../lib/contracts.ts";
-import type { Accepted, InputTopic, SourceMessage } from "./rows.ts";
+import type { Accepted, EventRow, InputTopic, SaleRow, SourceMessage } from "./rows.ts";
 
 const utf8 = new TextDecoder();
 
@@ -29,8 +29,11 @@ export const enum Item {
   Size = 8,
 }
 
-/** A message the fast path vouched for; its `value` is printable ASCII JSON. */
-export class ScannedEvent implements Accepted {
+/**
+ * A message the fast path vouched for; its `value` is printable ASCII JSON.
+ * It is its own `realtime_events` row too (no row object per event).
+ */
+export class ScannedEvent implements Accepted, EventRow {
   #event: TransactionEvent | BehaviorEvent | undefined;
   #json: string | undefined;
 
@@ -67,6 +70,29 @@ export class ScannedEvent implements Accepted {
     return this.#event ??= JSON.parse(this.json);
   }
 
+  get event_id(): string {
+    return this.id;
+  }
+  get event_type(): string {
+    return this.type;
+  }
+  get customer_id(): number {
+    return this.customerId;
+  }
+  get source_topic(): string {
+    return this.source.topic;
+  }
+  get source_partition(): number {
+    return this.source.partition;
+  }
+  get source_offset(): string {
+    return this.source.offset;
+  }
+  /** The bytes, which need no COPY escaping (EventRow). */
+  get payload(): Uint8Array {
+    return this.source.value!;
+  }
+
   /** The ASCII text of `bytes[start, end)`. */
   text(start: number, end: number): string {
     return ascii(this.source.value!, start, end);
@@ -75,6 +101,48 @@ export class ScannedEvent implements Accepted {
   /** `category` of item `i` (its first number's index), one string per category name. */
   category(i: number): string {
     return this.categories![i / Item.Size]!;
+  }
+}
+
+/**
+ * Item `i` (its first number's index) of a transaction the fast path read, as
+ * its `fact_sales` row and as the log's note of its `transaction_item`.
+ */
+export class ScannedItem implements SaleRow {
+  constructor(readonly from: ScannedEvent, readonly i: number) {}
+  get detail_id(): number {
+    return this.from.items![this.i + Item.DetailId]!;
+  }
+  get event_id(): string {
+    return `ti-${this.detail_id}`;
+  }
+  get transaction_id(): number {
+    return this.from.transactionId;
+  }
+  get customer_id(): number {
+    return this.from.customerId;
+  }
+  get product_id(): number {
+    return this.from.items![this.i + Item.ProductId]!;
+  }
+  get product_name(): string {
+    const items = this.from.items!;
+    return this.from.text(items[this.i + Item.NameStart]!, items[this.i + Item.NameEnd]!);
+  }
+  get category(): string {
+    return this.from.category(this.i);
+  }
+  get quantity(): number {
+    return this.from.items![this.i + Item.Quantity]!;
+  }
+  get unit_price_cents(): number {
+    return this.from.items![this.i + Item.UnitPriceCents]!;
+  }
+  get revenue_cents(): number {
+    return this.quantity * this.unit_price_cents;
+  }
+  get event_time(): string {
+    return this.from.timestamp;
   }
 }
 

@@ -8,7 +8,7 @@
 
 import type { TransactionEvent } from "../../lib/contracts.ts";
 import type { Accepted } from "./rows.ts";
-import { Item, ScannedEvent } from "./scanned.ts";
+import { Item, ScannedEvent, ScannedItem } from "./scanned.ts";
 
 /** A `realtime_events` row; `processed_at` is the database's `now()`. */
 export interface EventRow {
@@ -163,39 +163,18 @@ function addParsed(batch: Batch, a: Accepted): void {
   }
 }
 
-/** Like {@link addParsed}, from the values the fast path read; the payload is the bytes. */
+/**
+ * Like {@link addParsed}, from the values the fast path read: the event is its
+ * own row (the payload is its bytes), and each item a view of it.
+ */
 function addScanned(batch: Batch, a: ScannedEvent): void {
-  const { source, timestamp } = a;
-  batch.events.push({
-    event_id: a.id,
-    event_type: a.type,
-    customer_id: a.customerId,
-    timestamp,
-    source_topic: source.topic,
-    source_partition: source.partition,
-    source_offset: source.offset,
-    payload: a.bytes,
-  });
-  seeCustomer(batch, a.customerId, a.ms, timestamp);
+  batch.events.push(a);
+  seeCustomer(batch, a.customerId, a.ms, a.timestamp);
   const items = a.items;
   if (items === null) return;
   batch.transactionIds.push(a.id);
   for (let i = 0; i < items.length; i += Item.Size) {
-    const detail = items[i + Item.DetailId]!;
-    const quantity = items[i + Item.Quantity]!;
-    const price = items[i + Item.UnitPriceCents]!;
-    batch.sales.push({
-      detail_id: detail,
-      event_id: `ti-${detail}`,
-      transaction_id: a.transactionId,
-      customer_id: a.customerId,
-      product_id: items[i + Item.ProductId]!,
-      category: a.category(i),
-      quantity,
-      unit_price_cents: price,
-      revenue_cents: quantity * price,
-      event_time: timestamp,
-    });
+    batch.sales.push(new ScannedItem(a, i));
     seeProduct(batch, items[i + Item.ProductId]!, a.ms, a, i);
   }
 }
