@@ -112,9 +112,14 @@ export function watchMachineCpu(): CpuWatch {
 /**
  * CPU of long-lived processes (the Kafka broker, Redis): found once by `ps`,
  * read at the start and at `stop()`, nothing in between, so that measuring
- * them takes no CPU from the chain while it runs.
+ * them takes no CPU from the chain while it runs. When some matching lines
+ * also pass `prefer`, only those count: with several brokers on the machine
+ * (a helper's own next to the shared one), the one serving the bench.
  */
-export function watchLongLivedCpu(matches: (psLine: string) => boolean): CpuWatch {
+export function watchLongLivedCpu(
+  matches: (psLine: string) => boolean,
+  prefer?: (psLine: string) => boolean,
+): CpuWatch {
   const read = async (pids: number[]) => {
     const byPid = new Map<number, number>();
     if (pids.length === 0) return byPid;
@@ -126,7 +131,9 @@ export function watchLongLivedCpu(matches: (psLine: string) => boolean): CpuWatc
     return byPid;
   };
   const first = run(["ps", "-eo", "pid=,args="]).then(async (ps) => {
-    const pids = ps.split("\n").filter(matches)
+    const all = ps.split("\n").filter(matches);
+    const preferred = prefer ? all.filter(prefer) : [];
+    const pids = (preferred.length > 0 ? preferred : all)
       .map((l) => Number(l.trim().split(/\s+/)[0])).filter((pid) => pid > 0);
     return { pids, before: await read(pids) };
   });

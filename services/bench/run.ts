@@ -7,6 +7,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { connect } from "../../lib/db.ts";
 import { runCopyAnchor, runKafkaAnchors } from "./anchors.ts";
 import { catchUp, generateArgs, warmUp } from "./catchup.ts";
@@ -90,7 +91,12 @@ export async function runBench(
   // Each PostgreSQL sample runs `ps` (about 20 ms of CPU here): once a second, not five times.
   const pgDuringE2e = watchPostgresCpu(ns.namespace, 1000);
   // The broker and Redis serve the whole machine: only a quiet machine makes these the chain's.
-  const kafkaDuringE2e = watchLongLivedCpu((l) => l.includes("kafka.Kafka"));
+  // The stack's own brokers for this checkout when it runs them (see kafka_broker.ts), else all.
+  const ownBrokers = `-Dkafka.logs.dir=${resolve(config.stateDir)}/kafka-`;
+  const kafkaDuringE2e = watchLongLivedCpu(
+    (l) => l.includes("kafka.Kafka"),
+    (l) => l.includes(ownBrokers),
+  );
   const redisDuringE2e = watchLongLivedCpu((l) => l.includes("redis-server"));
   const benchDuringE2e = watchBenchCpu();
   const machineDuringE2e = watchMachineCpu();
