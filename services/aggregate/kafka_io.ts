@@ -143,6 +143,10 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
         maxBytes: Math.max(options.fetchBytes, FETCH_MAX_BYTES),
       });
       const crashed = Promise.withResolvers<unknown>();
+      // One function per consumer: the flush groups its parts' offsets by it, so
+      // a flush of many partitions is one OffsetCommit request, not one each.
+      const commit = (offsets: { topic: string; partition: number; offset: string }[]) =>
+        commitWith(consumer, offsets);
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         if (payload.restart) log.warn(`Kafka consumer restarting: ${payload.error.message}`);
         else crashed.resolve(payload.error);
@@ -169,7 +173,7 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
               ...decoded,
               nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
               highWatermark: batch.highWatermark,
-              commit: (offsets) => commitWith(consumer, offsets),
+              commit,
               heartbeat,
             }, batch.messages.length);
             resolveOffset(batch.lastOffset());

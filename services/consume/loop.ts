@@ -11,7 +11,7 @@ import { createConsumer, type Kafka } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sleep } from "../../lib/retry.ts";
 import type { Batcher } from "./batcher.ts";
-import type { Part } from "./flush.ts";
+import type { Commit, Part } from "./flush.ts";
 import { errorText, StoppedError } from "./persist.ts";
 import type { InputTopic } from "./rows.ts";
 
@@ -61,6 +61,14 @@ export async function consumeLoop(deps: LoopDeps): Promise<void> {
       if (payload.restart) log.warn(`Kafka consumer restarting: ${errorText(payload.error)}`);
       else fail(payload.error);
     });
+    // One function per session: the flush groups its parts' offsets by this
+    // function, so a flush of many partitions is one OffsetCommit request (a
+    // closure per batch made it one request per partition, each a write to
+    // __consumer_offsets: most of the broker's requests in steady state).
+    const commit = async (offsets: Commit[]) => {
+      if (broken) throw new Error("Cannot commit as an earlier batch failed");
+      await consumer.commitOffsets(offsets);
+    };
     const onAbort = () => ended.resolve(undefined);
     signal.addEventListener("abort", onAbort, { once: true });
     try {
@@ -80,10 +88,7 @@ export async function consumeLoop(deps: LoopDeps): Promise<void> {
             partition: batch.partition,
             messages: batch.messages,
             nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
-            commit: async (offsets) => {
-              if (broken) throw new Error("Cannot commit as an earlier batch failed");
-              await consumer.commitOffsets(offsets);
-            },
+            commit,
             heartbeat,
           }, batch.messages.length);
           done.then(() => failures = 0, fail);
