@@ -14,8 +14,9 @@
  * over that buffer with a table-per-byte-position (slicing-by-8) loop.
  *
  * Only the common case takes this path: no compression, keys and values that
- * are strings, Buffers or null, no message timestamps and no headers. Any
- * other request goes to kafkajs' own encoder. `tests/kafkajs_produce_test.ts`
+ * are strings, Buffers (or plain Uint8Arrays, written as they are) or null, no
+ * message timestamps and no headers. Any other request goes to kafkajs' own
+ * encoder (plain Uint8Arrays made Buffers first). `tests/kafkajs_produce_test.ts`
  * compares both byte for byte.
  *
  * Imported for its effect by ./kafkajs_fast.ts, before any producer exists.
@@ -119,10 +120,20 @@ function writeVarInt(buf: Buffer, offset: number, value: number): number {
 
 /** UTF-8 length of a key or value, or -1 for null; undefined when this path cannot encode it. */
 function lengthOf(value: unknown): number | undefined {
-  if (typeof value === "string") return Buffer.byteLength(value, "utf8");
+  if (typeof value === "string") {
+    return isShortAscii(value) ? value.length : Buffer.byteLength(value, "utf8");
+  }
   if (value === null || value === undefined) return -1;
-  if (Buffer.isBuffer(value)) return value.length;
+  // A Buffer, or a plain Uint8Array (consume's transaction_item values): bytes as they are.
+  if (value instanceof Uint8Array) return value.length;
   return undefined;
+}
+
+/** Short ASCII (a key): its length is its UTF-8 length, with no call out to count it. */
+function isShortAscii(value: string): boolean {
+  if (value.length > 32) return false;
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) >= 0x80) return false;
+  return true;
 }
 
 /** No timestamp (kafkajs then stamps the batch with its clock) and no headers. */
@@ -244,8 +255,11 @@ const utf8 = new TextEncoder();
  */
 function writeBytes(bytes: Uint8Array, offset: number, value: unknown, length: number): number {
   if (length <= 0) return offset;
-  if (typeof value === "string") utf8.encodeInto(value, bytes.subarray(offset, offset + length));
-  else bytes.set(value as Uint8Array, offset);
+  if (typeof value !== "string") bytes.set(value as Uint8Array, offset);
+  else if (length === value.length && length <= 32) {
+    // Short ASCII (a key), byte by byte.
+    for (let i = 0; i < length; i++) bytes[offset + i] = value.charCodeAt(i);
+  } else utf8.encodeInto(value, bytes.subarray(offset, offset + length));
   return offset + length;
 }
 
@@ -272,13 +286,27 @@ export function crc32c(buf: Uint8Array, from: number, to: number): number {
   return (crc ^ -1) >>> 0;
 }
 
+function asBuffers(m: ProduceMessage): void {
+  const view = (v: unknown) =>
+    v instanceof Uint8Array && !Buffer.isBuffer(v)
+      ? Buffer.from(v.buffer, v.byteOffset, v.length)
+      : v;
+  m.key = view(m.key);
+  m.value = view(m.value);
+}
+
 /** kafkajs' v3 request with {@link encodeProduce} first and kafkajs' own encoder as fallback. */
 export function produceV3(args: ProduceArgs): ProduceRequest {
   const request = originalProduceV3(args);
   const fallback = request.encode;
   request.encode = () => {
     const fast = encodeProduce(args);
-    return fast ? Promise.resolve(fast) : fallback();
+    if (fast) return Promise.resolve(fast);
+    // kafkajs' encoder takes Buffers only (a plain Uint8Array would be written as text).
+    for (const { partitions } of args.topicData) {
+      for (const { messages } of partitions) for (const m of messages) asBuffers(m);
+    }
+    return fallback();
   };
   request.encodeFramed = (frame) => encodeProduce(args, frame);
   return request;

@@ -20,7 +20,7 @@
 import { Buffer } from "node:buffer";
 import { type Names, TOPICS } from "../../lib/contracts.ts";
 import { renewPool, type Sql } from "../../lib/db.ts";
-import type { KafkaMessage } from "../../lib/kafka.ts";
+import type { KafkaMessage, Message } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import { deadLetter } from "./dead_letter.ts";
 import { addItemMessages, type ItemMessage, itemNotes } from "./enrich.ts";
@@ -187,7 +187,8 @@ export function createFlush(deps: FlushDeps): {
       for (const chunk of bySize(messages)) {
         await step(
           "send transaction_items",
-          () => producer.send([{ topic: topics.transactionItems, messages: chunk }]),
+          // Uint8Array values: kafkajs' types say Buffer, lib/kafkajs_produce.ts takes both.
+          () => producer.send([{ topic: topics.transactionItems, messages: chunk as Message[] }]),
         );
       }
       await step("clear the transaction_items outbox", () => clearOutbox(sql, stored.outbox));

@@ -109,9 +109,10 @@ export class ScannedEvent implements Accepted, EventRow {
  * its `fact_sales` row and as the log's note of its `transaction_item`.
  */
 export class ScannedItem implements SaleRow {
-  constructor(readonly from: ScannedEvent, readonly i: number) {}
-  get detail_id(): number {
-    return this.from.items![this.i + Item.DetailId]!;
+  /** A field, not a getter: the rows are sorted by it. */
+  readonly detail_id: number;
+  constructor(readonly from: ScannedEvent, readonly i: number) {
+    this.detail_id = from.items![i + Item.DetailId]!;
   }
   get event_id(): string {
     return `ti-${this.detail_id}`;
