@@ -13,6 +13,7 @@ import type { Config } from "../../lib/config.ts";
 import { names } from "../../lib/contracts.ts";
 import { openDatabase, type Sql } from "../../lib/db.ts";
 import { type Admin, createKafka, ensureTopics } from "../../lib/kafka.ts";
+import { CommitError } from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
 import { createRedis, type Redis } from "../../lib/redis.ts";
 import { sleep } from "../../lib/retry.ts";
@@ -40,6 +41,8 @@ export interface ConsumerOptions {
   drain?: boolean;
   /** Fault injection: after the first warehouse commit that stored rows, wait to be killed. */
   holdAfterWrite?: boolean;
+  /** Fault injection (tests): runs after each warehouse commit, before items and offsets. */
+  afterWrite?: (stored: number) => Promise<void>;
   heartbeatMs?: number;
   /** Largest flush, in messages. */
   maxBatchMessages?: number;
@@ -177,7 +180,7 @@ export function createWarehouseConsumer(
         log,
         signal: stop.signal,
         attempts,
-        afterWrite: holdAfterWrite ? holdOnce() : undefined,
+        afterWrite: holdAfterWrite ? holdOnce() : options.afterWrite,
         onDeadLetters: (counts) => {
           for (const [t, c] of Object.entries(counts)) {
             pendingDeadLetters.set(t, (pendingDeadLetters.get(t) ?? 0) + c);
@@ -188,8 +191,10 @@ export function createWarehouseConsumer(
           checkDrained();
         },
       });
+      // A step that ran out of attempts ends a drain; a commit that failed ends only the
+      // session (./loop.ts rejoins, the batch comes again and is found stored).
       const giveUp = (error: unknown) => {
-        if (attempts !== Infinity && !stop.signal.aborted) {
+        if (attempts !== Infinity && !stop.signal.aborted && !(error instanceof CommitError)) {
           fatal ??= error;
           stop.abort();
         }

@@ -8,6 +8,7 @@
  */
 
 import { createConsumer, type Kafka } from "../../lib/kafka.ts";
+import { CommitError, heartbeatWhile, offsetCommitter } from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sleep } from "../../lib/retry.ts";
 import type { Batcher } from "./batcher.ts";
@@ -49,6 +50,7 @@ export async function consumeLoop(deps: LoopDeps): Promise<void> {
       sessionTimeout: deps.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 20_000,
     });
+    const commit = offsetCommitter(consumer);
     const ended = Promise.withResolvers<unknown>();
     // Once a flush failed, no later flush of this session may commit: that would skip it.
     let broken = false;
@@ -57,18 +59,18 @@ export async function consumeLoop(deps: LoopDeps): Promise<void> {
       broken = true;
       ended.resolve(error);
     };
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (payload.restart) log.warn(`Kafka consumer restarting: ${errorText(payload.error)}`);
-      else fail(payload.error);
-    });
     // One function per session: the flush groups its parts' offsets by this
     // function, so a flush of many partitions is one OffsetCommit request (a
     // closure per batch made it one request per partition, each a write to
     // __consumer_offsets: most of the broker's requests in steady state).
-    const commit = async (offsets: Commit[]) => {
-      if (broken) throw new Error("Cannot commit as an earlier batch failed");
-      await consumer.commitOffsets(offsets);
+    const commitSession = async (offsets: Commit[]) => {
+      if (broken) throw new CommitError("Cannot commit as an earlier batch of the session failed");
+      await commit(offsets);
     };
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) log.warn(`Kafka consumer restarting: ${errorText(payload.error)}`);
+      else fail(payload.error);
+    });
     const onAbort = () => ended.resolve(undefined);
     signal.addEventListener("abort", onAbort, { once: true });
     try {
@@ -82,15 +84,19 @@ export async function consumeLoop(deps: LoopDeps): Promise<void> {
         // meanwhile; the offset is committed by the flush, after its writes.
         eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
           if (broken || signal.aborted || batch.messages.length === 0) return;
-          const { done } = await batcher.submit({
-            topic: batch.topic,
-            topicKey: topicKey.get(batch.topic)!,
-            partition: batch.partition,
-            messages: batch.messages,
-            nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
-            commit,
+          // Waiting for a flush slot can outlast the session timeout under a slow warehouse.
+          const { done } = await heartbeatWhile(
+            batcher.submit({
+              topic: batch.topic,
+              topicKey: topicKey.get(batch.topic)!,
+              partition: batch.partition,
+              messages: batch.messages,
+              nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
+              commit: commitSession,
+              heartbeat,
+            }, batch.messages.length),
             heartbeat,
-          }, batch.messages.length);
+          );
           done.then(() => failures = 0, fail);
           resolveOffset(batch.lastOffset());
         },

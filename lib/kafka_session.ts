@@ -1,0 +1,94 @@
+/**
+ * What the two consuming stages need from a kafkajs consumer-group session
+ * beyond kafkajs itself: offset commits that are known to have reached
+ * Kafka, and heartbeats while a batch waits for its flush
+ * (docs/reliability.md, bug 9).
+ *
+ * @module
+ */
+
+import type { Consumer } from "./kafka.ts";
+
+/**
+ * An offset commit that did not happen: a rebalance, a session kafkajs
+ * already stopped, or an earlier batch of the session that failed. The data
+ * of the batch is stored; its offsets are not, so it is read again (and
+ * found stored). It keeps the kafkajs error's `type` and `retriable`, so
+ * that kafkajs, seeing it thrown from `eachBatch`, rejoins on a rebalance.
+ */
+export class CommitError extends Error {
+  readonly type?: string;
+  readonly retriable?: boolean;
+
+  constructor(message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = "CommitError";
+    const c = cause as { type?: unknown; retriable?: unknown } | undefined;
+    if (typeof c?.type === "string") this.type = c.type;
+    if (typeof c?.retriable === "boolean") this.retriable = c.retriable;
+  }
+}
+
+export interface OffsetCommit {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/**
+ * Commits through `consumer` and resolves only when Kafka took the offsets;
+ * otherwise throws a {@link CommitError}. kafkajs 2.2.4 resolves
+ * `commitOffsets` without sending anything while its runner is stopping
+ * (runner.js: `if (!this.running) return`); its COMMIT_OFFSETS event, sent
+ * after Kafka answered, tells the two apart. Commits through one consumer
+ * must not overlap (each stage finishes its flushes one at a time).
+ *
+ * @example
+ * ```ts ignore
+ * const commit = offsetCommitter(consumer);
+ * await commit([{ topic, partition: 0, offset: "42" }]);
+ * ```
+ */
+export function offsetCommitter(consumer: Consumer): (offsets: OffsetCommit[]) => Promise<void> {
+  let sent = 0;
+  consumer.on(consumer.events.COMMIT_OFFSETS, () => {
+    sent++;
+  });
+  return async (offsets) => {
+    const before = sent;
+    try {
+      await consumer.commitOffsets(offsets);
+    } catch (error) {
+      throw new CommitError(
+        `Cannot commit the offsets as Kafka refused them: ${(error as Error).message}`,
+        error,
+      );
+    }
+    if (sent === before) {
+      throw new CommitError(
+        "Cannot commit the offsets as the Kafka consumer is stopping: kafkajs did not send them",
+      );
+    }
+  };
+}
+
+/**
+ * Awaits `promise` while calling `heartbeat` every `everyMs` (its errors are
+ * ignored: a rebalance it reports is joined by kafkajs once the batch
+ * returns). kafkajs heartbeats only between batches, and an `eachBatch`
+ * that waits for a flush slot longer than the session timeout would cost
+ * the session; kafkajs sends at most one heartbeat per `heartbeatInterval`,
+ * so frequent calls are cheap.
+ */
+export async function heartbeatWhile<T>(
+  promise: Promise<T>,
+  heartbeat: () => Promise<void>,
+  everyMs = 1000,
+): Promise<T> {
+  const timer = setInterval(() => heartbeat().catch(() => {}), everyMs);
+  try {
+    return await promise;
+  } finally {
+    clearInterval(timer);
+  }
+}
