@@ -13,6 +13,7 @@ import { type Config, redact } from "../../lib/config.ts";
 import { names, TOPICS } from "../../lib/contracts.ts";
 import { createKafka, ensureTopics } from "../../lib/kafka.ts";
 import { createKafkaSender } from "../../lib/kafka_sender.ts";
+import { CommitError } from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
 import { createRedis } from "../../lib/redis.ts";
 import { sleep } from "../../lib/retry.ts";
@@ -180,17 +181,24 @@ export function createAggregator(
         attempts,
         sentBefore,
         holdAfterWrite,
+        afterWrite: resolved.afterWrite,
       });
+      // Commits that failed in a row: each ends only the session (kafkajs rejoins, the batch
+      // comes again and counts nothing twice); a drain gives up after `attempts` of them.
+      let commitFailures = 0;
       const batcher = createBatcher<Part>(async (parts) => {
         try {
           const report = await flush(parts);
+          commitFailures = 0;
           addFlush(totals, report, new Date());
           groupWatermarkMs = report.groupWatermarkMs ?? groupWatermarkMs;
           flushLog.record(report);
           advance(committed, report.commits);
           checkDrained();
         } catch (error) {
-          if (!stop.signal.aborted && attempts !== Infinity) {
+          const sessionOnly = error instanceof CommitError && ++commitFailures < attempts;
+          if (sessionOnly) log.warn(`${(error as Error).message}; the batch will come again`);
+          else if (!stop.signal.aborted && attempts !== Infinity) {
             fatal ??= error;
             stop.abort();
           }

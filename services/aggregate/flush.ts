@@ -67,6 +67,8 @@ export interface FlushDeps {
   sentBefore?: ReadonlyMap<string, number>;
   /** Fault injection (tests): after the first Redis write that counted events, hang. */
   holdAfterWrite?: boolean;
+  /** Fault injection (tests): after the Redis writes, before the commit. */
+  afterWrite?: (added: number) => Promise<void>;
 }
 
 /**
@@ -139,6 +141,7 @@ export function createFlush(deps: FlushDeps): (parts: Part[]) => Promise<FlushRe
       }
     }
 
+    await deps.afterWrite?.(report.added);
     const commits = parts.map((p) => ({
       topic: p.topic,
       partition: p.partition,

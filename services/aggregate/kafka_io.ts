@@ -8,13 +8,8 @@
 
 import { ServiceError } from "../../lib/cli.ts";
 import { decodeEvent, type Names, type TopicKey, TOPICS } from "../../lib/contracts.ts";
-import {
-  type Admin,
-  type Consumer,
-  createConsumer,
-  type EachBatchPayload,
-  type Kafka,
-} from "../../lib/kafka.ts";
+import { type Admin, createConsumer, type EachBatchPayload, type Kafka } from "../../lib/kafka.ts";
+import { heartbeatWhile, offsetCommitter } from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sleep } from "../../lib/retry.ts";
 import type { Refused } from "./dead_letter.ts";
@@ -142,11 +137,10 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
         maxBytesPerPartition: options.fetchBytes,
         maxBytes: Math.max(options.fetchBytes, FETCH_MAX_BYTES),
       });
-      const crashed = Promise.withResolvers<unknown>();
       // One function per consumer: the flush groups its parts' offsets by it, so
       // a flush of many partitions is one OffsetCommit request, not one each.
-      const commit = (offsets: { topic: string; partition: number; offset: string }[]) =>
-        commitWith(consumer, offsets);
+      const commit = offsetCommitter(consumer);
+      const crashed = Promise.withResolvers<unknown>();
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         if (payload.restart) log.warn(`Kafka consumer restarting: ${payload.error.message}`);
         else crashed.resolve(payload.error);
@@ -166,16 +160,20 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
           eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
             if (batch.messages.length === 0) return;
             const decoded = decodeBatch(topicKey.get(batch.topic)!, batch);
-            await options.submit({
-              topic: batch.topic,
-              partition: batch.partition,
-              messages: batch.messages.length,
-              ...decoded,
-              nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
-              highWatermark: batch.highWatermark,
-              commit,
+            // The flush of this batch can outlast the session timeout (slow Redis, retries).
+            await heartbeatWhile(
+              options.submit({
+                topic: batch.topic,
+                partition: batch.partition,
+                messages: batch.messages.length,
+                ...decoded,
+                nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
+                highWatermark: batch.highWatermark,
+                commit,
+                heartbeat,
+              }, batch.messages.length),
               heartbeat,
-            }, batch.messages.length);
+            );
             resolveOffset(batch.lastOffset());
           },
         });
@@ -200,13 +198,6 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
   }
 
   return { admin, reach, endOffsets, groupOffsets, consume };
-}
-
-async function commitWith(
-  consumer: Consumer,
-  offsets: { topic: string; partition: number; offset: string }[],
-): Promise<void> {
-  await consumer.commitOffsets(offsets);
 }
 
 /** `promise`, or a rejection after `ms`. */

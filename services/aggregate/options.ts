@@ -24,6 +24,8 @@ export interface AggregatorOptions {
   rebuild?: boolean;
   /** Fault injection (tests): after the first Redis write, wait to be killed. */
   holdAfterWrite?: boolean;
+  /** Fault injection (tests): runs after each flush's Redis writes, before its commit. */
+  afterWrite?: (added: number) => Promise<void>;
   heartbeatMs?: number;
   /** Events per Redis script call (default 5,000). */
   maxEvents?: number;
@@ -32,7 +34,9 @@ export interface AggregatorOptions {
 }
 
 /** Every option with its default applied. */
-export type ResolvedOptions = Required<Omit<AggregatorOptions, "group">> & { group?: string };
+export type ResolvedOptions =
+  & Required<Omit<AggregatorOptions, "group" | "afterWrite">>
+  & Pick<AggregatorOptions, "group" | "afterWrite">;
 
 /**
  * @example
@@ -53,6 +57,7 @@ export function resolveOptions(options: AggregatorOptions): ResolvedOptions {
     drain: options.drain ?? false,
     rebuild: options.rebuild ?? false,
     holdAfterWrite: options.holdAfterWrite ?? false,
+    afterWrite: options.afterWrite,
     heartbeatMs: options.heartbeatMs ?? 2000,
     maxEvents: options.maxEvents ?? 5000,
     fetchBytes: options.fetchBytes ?? 1024 * 1024,
