@@ -1,13 +1,39 @@
 /**
  * What the two consuming stages need from a kafkajs consumer-group session
  * beyond kafkajs itself: offset commits that are known to have reached
- * Kafka, and heartbeats while a batch waits for its flush
- * (docs/reliability.md, bug 9).
+ * Kafka, heartbeats while a batch waits for its flush, and no restart that
+ * kafkajs starts behind the stage's back (docs/reliability.md, bugs 9 and 10).
  *
  * @module
  */
 
 import type { Consumer } from "./kafka.ts";
+
+/**
+ * kafkajs' `retry` for a stage's consumer: its own default retries (5), and
+ * no restart of its own after a crash. kafkajs 2.2.4 restarts a crashed
+ * consumer with a timer it keeps to itself; when the stage disconnects that
+ * consumer meanwhile (a failed flush, a stop) the timer or a join already
+ * under way still brings it back, a second member of the group that holds
+ * partitions the stage no longer reads. The stage's loop starts every new
+ * session itself instead (it sees each crash as a CRASH event).
+ */
+export const STAGE_RETRY: { retries: number; restartOnFailure: (e: Error) => Promise<boolean> } = {
+  retries: 5,
+  restartOnFailure: () => Promise.resolve(false),
+};
+
+/**
+ * Whether kafkajs would have restarted after `error` (its own test in
+ * consumer/index.js): the stages count such crashes as an outage, not as a
+ * failed attempt.
+ */
+export function retriableCrash(error: unknown): boolean {
+  if ((error as { name?: unknown })?.name === "KafkaJSNumberOfRetriesExceeded") return true;
+  let cause = error as { cause?: unknown; retriable?: unknown } | undefined;
+  while (cause?.cause) cause = cause.cause as typeof cause;
+  return cause?.retriable === true;
+}
 
 /**
  * An offset commit that did not happen: a rebalance, a session kafkajs

@@ -9,7 +9,7 @@
 import { ServiceError } from "../../lib/cli.ts";
 import { decodeEvent, type Names, type TopicKey, TOPICS } from "../../lib/contracts.ts";
 import { type Admin, createConsumer, type EachBatchPayload, type Kafka } from "../../lib/kafka.ts";
-import { heartbeatWhile, offsetCommitter } from "../../lib/kafka_session.ts";
+import { heartbeatWhile, offsetCommitter, STAGE_RETRY } from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sleep } from "../../lib/retry.ts";
 import type { Refused } from "./dead_letter.ts";
@@ -136,15 +136,14 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
         rebalanceTimeout: 20_000,
         maxBytesPerPartition: options.fetchBytes,
         maxBytes: Math.max(options.fetchBytes, FETCH_MAX_BYTES),
+        // kafkajs does not restart a crashed consumer behind this loop (lib/kafka_session.ts).
+        retry: STAGE_RETRY,
       });
       // One function per consumer: the flush groups its parts' offsets by it, so
       // a flush of many partitions is one OffsetCommit request, not one each.
       const commit = offsetCommitter(consumer);
       const crashed = Promise.withResolvers<unknown>();
-      consumer.on(consumer.events.CRASH, ({ payload }) => {
-        if (payload.restart) log.warn(`Kafka consumer restarting: ${payload.error.message}`);
-        else crashed.resolve(payload.error);
-      });
+      consumer.on(consumer.events.CRASH, ({ payload }) => crashed.resolve(payload.error));
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         const keys = Object.entries(payload.memberAssignment)
           .flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`));

@@ -2,13 +2,21 @@
  * The Kafka side of the consumer: a consumer-group session that hands each
  * partition batch to the batcher, and starts a new session when Kafka drops
  * the consumer or a flush fails (so that the group resumes from its committed
- * offsets), with backoff and one line per failure.
+ * offsets), with backoff and one line per failure. Only this loop starts
+ * sessions: kafkajs does not restart a crashed consumer by itself
+ * (lib/kafka_session.ts).
  *
  * @module
  */
 
 import { createConsumer, type Kafka } from "../../lib/kafka.ts";
-import { CommitError, heartbeatWhile, offsetCommitter } from "../../lib/kafka_session.ts";
+import {
+  CommitError,
+  heartbeatWhile,
+  offsetCommitter,
+  retriableCrash,
+  STAGE_RETRY,
+} from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sleep } from "../../lib/retry.ts";
 import type { Batcher } from "./batcher.ts";
@@ -34,7 +42,8 @@ export interface LoopDeps {
 
 /**
  * Consumes until `signal` aborts; throws once `attempts` sessions in a row
- * have failed.
+ * have failed (a crash kafkajs calls retriable, such as a broker outage, is
+ * not counted: kafkajs itself would have restarted after it).
  *
  * @example
  * ```ts ignore
@@ -49,11 +58,13 @@ export async function consumeLoop(deps: LoopDeps): Promise<void> {
       groupId: group,
       sessionTimeout: deps.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 20_000,
+      retry: STAGE_RETRY,
     });
     const commit = offsetCommitter(consumer);
     const ended = Promise.withResolvers<unknown>();
     // Once a flush failed, no later flush of this session may commit: that would skip it.
     let broken = false;
+    let outage = false;
     const fail = (error: unknown) => {
       if (broken || error instanceof StoppedError) return;
       broken = true;
@@ -68,8 +79,8 @@ export async function consumeLoop(deps: LoopDeps): Promise<void> {
       await commit(offsets);
     };
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (payload.restart) log.warn(`Kafka consumer restarting: ${errorText(payload.error)}`);
-      else fail(payload.error);
+      outage = retriableCrash(payload.error);
+      fail(payload.error);
     });
     const onAbort = () => ended.resolve(undefined);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -105,10 +116,10 @@ export async function consumeLoop(deps: LoopDeps): Promise<void> {
       if (error !== undefined) throw error;
     } catch (error) {
       if (signal.aborted) break;
-      if (++failures >= attempts) {
+      if (!outage && ++failures >= attempts) {
         throw new Error(`Cannot consume from Kafka at ${brokers}: ${errorText(error)}`);
       }
-      const delay = Math.min(250 * 2 ** failures, 5000);
+      const delay = Math.min(250 * 2 ** Math.max(1, failures), 5000);
       log.warn(`Consumer session ended: ${errorText(error)}; rejoining in ${delay} ms`);
       await sleep(delay, signal);
     } finally {

@@ -1,0 +1,85 @@
+/**
+ * lib/kafka_session.ts on the real Kafka: why the stages start every
+ * consumer session themselves. kafkajs 2.2.4 restarts a consumer after a
+ * retriable crash with a timer of its own; a consumer the stage disconnects
+ * meanwhile comes back as a second member of the group, holding partitions
+ * nobody reads. With `STAGE_RETRY` it stays gone.
+ */
+
+import assert from "node:assert/strict";
+import { names } from "../lib/contracts.ts";
+import { createConsumer, createKafka, type Kafka } from "../lib/kafka.ts";
+import { retriableCrash, STAGE_RETRY } from "../lib/kafka_session.ts";
+import { sleep } from "../lib/retry.ts";
+import { createTestNamespace } from "./_support.ts";
+
+const io = { sanitizeResources: false, sanitizeOps: false };
+
+/**
+ * Runs a consumer whose every batch fails until kafkajs gives up (a retriable
+ * crash); the CRASH listener disconnects it, as a stage's loop does. Returns
+ * the group's members a few seconds later.
+ */
+async function membersAfterCrash(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  retry?: typeof STAGE_RETRY,
+): Promise<{ members: number; restart: boolean; retriable: boolean }> {
+  const consumer = createConsumer(kafka, { groupId, ...(retry ? { retry } : {}) });
+  const crashed = Promise.withResolvers<{ restart: boolean; retriable: boolean }>();
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    crashed.resolve({ restart: payload.restart, retriable: retriableCrash(payload.error) });
+    void consumer.disconnect();
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    eachBatch: () => Promise.reject(new Error("this batch always fails")),
+  });
+  const crash = await crashed.promise;
+  // kafkajs' own restart comes after its last retry time (at most 5 s here) plus a join.
+  await sleep(9000);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [group] = (await admin.describeGroups([groupId])).groups;
+    return { members: group?.members.length ?? 0, ...crash };
+  } finally {
+    await admin.disconnect();
+    await consumer.disconnect().catch(() => {});
+  }
+}
+
+Deno.test(
+  "kafka session: a consumer disconnected on a retriable crash stays gone with STAGE_RETRY (kafkajs' own restart brings it back)",
+  io,
+  async () => {
+    const ns = await createTestNamespace("kses", { topics: true });
+    const kafka = createKafka(ns.config, { clientId: "test-kafka-session", level: "nothing" });
+    const topic = names(ns.namespace).topics.transactions;
+    const producer = kafka.producer();
+    try {
+      await producer.connect();
+      await producer.send({ topic, messages: [{ key: "1", value: "x" }] });
+      await producer.disconnect();
+
+      const stage = await membersAfterCrash(kafka, `${ns.namespace}.stage`, topic, STAGE_RETRY);
+      assert.deepEqual(stage, { members: 0, restart: false, retriable: true });
+
+      const own = await membersAfterCrash(kafka, `${ns.namespace}.kafkajs`, topic);
+      assert.deepEqual(own, { members: 1, restart: true, retriable: true });
+    } finally {
+      await ns.cleanup();
+    }
+  },
+);
+
+Deno.test("kafka session: retriableCrash follows kafkajs' own test", () => {
+  assert.equal(retriableCrash({ name: "KafkaJSNumberOfRetriesExceeded" }), true);
+  assert.equal(retriableCrash({ name: "KafkaJSError", retriable: true }), true);
+  assert.equal(retriableCrash({ retriable: false, cause: { retriable: true } }), true);
+  assert.equal(retriableCrash({ retriable: true, cause: { retriable: false } }), false);
+  assert.equal(retriableCrash(new Error("plain")), false);
+  assert.equal(retriableCrash(undefined), false);
+});
