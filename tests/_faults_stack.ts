@@ -10,6 +10,8 @@
 import postgres from "postgres";
 import { type Config, loadConfig } from "../lib/config.ts";
 import { killBroker, stackDown, stackUp, startBroker } from "../services/stack/mod.ts";
+import { keepLogs, type Stage } from "./_faults.ts";
+import type { TestNamespace } from "./_support.ts";
 
 /**
  * `pg_terminate_backend` on every session of the namespace's three databases
@@ -93,4 +95,33 @@ export async function privateStack(
     start: (nodeId) => startBroker(config, nodeId),
     stop,
   };
+}
+
+/**
+ * The end of a fault test, in the order that leaves nothing behind: the
+ * stages killed (none may write or reconnect after the cleanup), their logs
+ * kept, the private stack stopped, then the namespace dropped. Call it in
+ * `finally` with whatever was started, also when `privateStack` itself
+ * failed: the stack creates the namespace's databases before it starts
+ * Kafka, so a broker that does not come up used to leave them behind. Every
+ * step runs even when an earlier one failed; failures are printed and the
+ * first is thrown.
+ */
+export async function teardown(
+  { ns, stages = [], stack }: { ns: TestNamespace; stages?: Stage[]; stack?: PrivateStack },
+): Promise<void> {
+  const errors: unknown[] = [];
+  const step = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (error) {
+      console.error(`teardown of ${ns.namespace}: ${(error as Error).message}`);
+      errors.push(error);
+    }
+  };
+  for (const stage of stages) await step(() => stage.kill());
+  await step(() => keepLogs(ns.namespace, stages));
+  if (stack) await step(() => stack.stop());
+  await step(() => ns.cleanup());
+  if (errors.length > 0) throw errors[0];
 }

@@ -64,9 +64,40 @@ export async function createTestNamespace(
   return { namespace, config, env, cleanup: () => cleanupNamespace(config) };
 }
 
-/** Drops everything a namespace owns on the shared stack. */
+/**
+ * Drops everything a namespace owns on the shared stack: its topics and
+ * groups, its databases and its Redis keys. Each part is tried even when
+ * another fails (an unreachable broker must not leave the databases
+ * behind), and the databases are checked to be gone; what failed is thrown
+ * at the end, naming the leftovers.
+ */
 export async function cleanupNamespace(config: Config): Promise<void> {
   if (!config.namespace) throw new Error("refusing to clean up the default namespace");
+  const failed: string[] = [];
+  const attempt = async (what: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (error) {
+      failed.push(`${what}: ${(error as Error).message}`);
+    }
+  };
+  await attempt("Kafka topics and groups", () => dropKafka(config));
+  await attempt("PostgreSQL databases", () => dropDatabases(config));
+  await attempt("Redis keys", async () => {
+    const redis = createRedis(config);
+    try {
+      const keys = await redis.keys(`${names(config.namespace).redis("*")}`);
+      if (keys.length > 0) await redis.del(...keys);
+    } finally {
+      redis.disconnect();
+    }
+  });
+  if (failed.length > 0) {
+    throw new Error(`Cannot clean up namespace ${config.namespace}: ${failed.join("; ")}`);
+  }
+}
+
+async function dropKafka(config: Config): Promise<void> {
   const admin = createKafka(config, { clientId: "test-cleanup" }).admin();
   await admin.connect();
   try {
@@ -78,23 +109,32 @@ export async function cleanupNamespace(config: Config): Promise<void> {
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Drops the namespace's three databases (a few tries: a session can outlive FORCE briefly). */
+async function dropDatabases(config: Config): Promise<void> {
   const server = new URL(config.serverUrls.instashop);
   server.pathname = "/postgres";
   const sql = postgres(server.toString(), { max: 1, onnotice: () => {} });
+  const wanted = Object.values(config.databases).map((url) => new URL(url).pathname.slice(1));
   try {
-    for (const url of Object.values(config.databases)) {
-      const db = new URL(url).pathname.slice(1);
-      await sql.unsafe(`drop database if exists "${db}" with (force)`);
+    for (let attempt = 1;; attempt++) {
+      const errors: string[] = [];
+      for (const db of wanted) {
+        await sql.unsafe(`drop database if exists "${db}" with (force)`).catch((error) =>
+          errors.push(`${db}: ${error.message}`)
+        );
+      }
+      const left = (await sql<{ datname: string }[]>`
+        select datname from pg_database where datname = any(${wanted})`).map((r) => r.datname);
+      if (left.length === 0) return;
+      if (attempt >= 3) {
+        throw new Error(`still there: ${left.join(", ")} (${errors.join("; ") || "no error"})`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   } finally {
     await sql.end();
-  }
-  const redis = createRedis(config);
-  try {
-    const keys = await redis.keys(`${names(config.namespace).redis("*")}`);
-    if (keys.length > 0) await redis.del(...keys);
-  } finally {
-    redis.disconnect();
   }
 }
 

@@ -15,7 +15,6 @@ import {
   assertRunning,
   caughtUp,
   io,
-  keepLogs,
   type LivePipeline,
   redisEvents,
   startPipeline,
@@ -24,7 +23,7 @@ import {
   waitFor,
   warehouseEvents,
 } from "./_faults.ts";
-import { freePorts, privateStack } from "./_faults_stack.ts";
+import { freePorts, type PrivateStack, privateStack, teardown } from "./_faults_stack.ts";
 import { createTestNamespace } from "./_support.ts";
 
 const EVENTS = 12_000;
@@ -34,9 +33,12 @@ Deno.test(
   io,
   async () => {
     const ns = await createTestNamespace("flt_brk1");
-    const kafka = await privateStack(ns.env, { KAFKA_BROKERS: `127.0.0.1:${freePorts(2)}` });
+    let stack: PrivateStack | undefined;
     let pipeline: LivePipeline | undefined;
     try {
+      const kafka = stack = await privateStack(ns.env, {
+        KAFKA_BROKERS: `127.0.0.1:${freePorts(2)}`,
+      });
       pipeline = startPipeline(
         ["--rate", "800", "--count", String(EVENTS), "--seed", "11"],
         kafka.env,
@@ -55,10 +57,7 @@ Deno.test(
       await stopAll(pipeline.stages);
       await verifyExact(kafka.env);
     } finally {
-      for (const stage of pipeline?.all() ?? []) await stage.kill();
-      await keepLogs(ns.namespace, pipeline?.all() ?? []);
-      await kafka.stop();
-      await ns.cleanup();
+      await teardown({ ns, stages: pipeline?.all(), stack });
     }
   },
 );
@@ -92,10 +91,11 @@ Deno.test(
     const ns = await createTestNamespace("flt_brk3");
     const port = freePorts(6);
     const brokers = [0, 2, 4].map((i) => `127.0.0.1:${port + i}`).join(",");
-    const kafka = await privateStack(ns.env, { KAFKA_BROKERS: brokers }, { brokers: 3 });
-    const { config } = kafka;
+    let stack: PrivateStack | undefined;
     let pipeline: LivePipeline | undefined;
     try {
+      const kafka = stack = await privateStack(ns.env, { KAFKA_BROKERS: brokers }, { brokers: 3 });
+      const { config } = kafka;
       const victim = await busiestBroker(config);
       pipeline = startPipeline(
         ["--rate", "800", "--count", String(EVENTS), "--seed", "13"],
@@ -122,10 +122,7 @@ Deno.test(
       // Still with the broker down: nothing was lost on the two that remained.
       await verifyExact(kafka.env);
     } finally {
-      for (const stage of pipeline?.all() ?? []) await stage.kill();
-      await keepLogs(ns.namespace, pipeline?.all() ?? []);
-      await kafka.stop();
-      await ns.cleanup();
+      await teardown({ ns, stages: pipeline?.all(), stack });
     }
   },
 );

@@ -32,7 +32,13 @@ import {
   waitFor,
   warehouseEvents,
 } from "./_faults.ts";
-import { cutConnections, freePorts, privateStack } from "./_faults_stack.ts";
+import {
+  cutConnections,
+  freePorts,
+  type PrivateStack,
+  privateStack,
+  teardown,
+} from "./_faults_stack.ts";
 import { createTestNamespace, runTask, type TestNamespace } from "./_support.ts";
 
 /**
@@ -312,9 +318,10 @@ Deno.test(
   async () => {
     const ns = await createTestNamespace("flt_redis");
     const redisUrl = `redis://127.0.0.1:${freePorts(1)}`;
-    let stack = await privateStack(ns.env, { REDIS_URL: redisUrl });
-    const { env, config } = stack;
+    let stack: PrivateStack | undefined;
     try {
+      stack = await privateStack(ns.env, { REDIS_URL: redisUrl });
+      const { env, config } = stack;
       await runOk("generate", ["--count", "5000", "--rate", "0", "--seed", "27"], env);
       for (const task of ["produce", "consume", "aggregate"]) await runOk(task, ["--drain"], env);
       await verifyExact(env);
@@ -351,8 +358,7 @@ Deno.test(
         redisAgain.disconnect();
       }
     } finally {
-      await stack.stop();
-      await ns.cleanup();
+      await teardown({ ns, stack });
     }
   },
 );
