@@ -5,17 +5,15 @@
  * page N+1 is read and encoded, so PostgreSQL, the CPU and the broker overlap.
  *
  * Failures: PostgreSQL or Kafka unreachable are retried with backoff, logged,
- * and resume from the last acknowledged row; anything else (an invalid row, a
- * second producer, a bug) stops the stream loudly.
+ * and resume from the last acknowledged row (./fault.ts); anything else (an
+ * invalid row, a second producer, a bug) stops the stream loudly.
  *
  * @module
  */
 
-import { ServiceError } from "../../lib/cli.ts";
-import { isConnectionError } from "../../lib/db.ts";
 import type { Logger } from "../../lib/log.ts";
-import { sleep } from "../../lib/retry.ts";
 import { compareCursor, type Cursor, formatCursor, START } from "./cursor.ts";
+import { createFaultRetry, Fault, pg } from "./fault.ts";
 import type { OutMessage } from "./messages.ts";
 import type { Sender } from "./sender.ts";
 import type { Held, Page, PageRow, Source } from "./source.ts";
@@ -71,15 +69,6 @@ export interface StreamPump {
   lag(): Promise<number | undefined>;
 }
 
-type Kind = "kafka" | "postgres";
-
-/** A service that is unreachable for now; the pump retries. */
-class Fault extends Error {
-  constructor(readonly kind: Kind, override readonly cause: unknown) {
-    super(cause instanceof Error ? cause.message : String(cause));
-  }
-}
-
 /** Creates the pump of one stream; see the module doc. */
 export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): StreamPump {
   const {
@@ -109,8 +98,15 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
   let held = 0;
   let blockerXid: string | undefined;
   let blockerLogged = false;
-  let failing: Kind | null = null;
-  let failingSince = 0;
+  const { withRetry, failing } = createFaultRetry({
+    stream,
+    log,
+    signal,
+    drain,
+    drainGiveUpMs,
+    onPostgresRecovered,
+    position: () => formatCursor(acked),
+  });
 
   async function run(): Promise<void> {
     const cursor = await withRetry(() => pg(source.readCursor));
@@ -240,45 +236,6 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
     if (compareCursor(cursor, stored) > 0) stored = cursor;
   }
 
-  /** Retries faults with backoff until they pass (a drain gives up after a while). */
-  async function withRetry<T>(fn: () => Promise<T>): Promise<T | undefined> {
-    let delay = 500;
-    for (;;) {
-      try {
-        const result = await fn();
-        if (failing) recovered();
-        return result;
-      } catch (error) {
-        if (!(error instanceof Fault)) throw error;
-        if (signal.aborted) return undefined;
-        const now = Date.now();
-        if (failing === null) failingSince = now;
-        failing = error.kind;
-        const service = error.kind === "kafka" ? "Kafka" : "PostgreSQL";
-        if (drain && now - failingSince > drainGiveUpMs) {
-          throw new ServiceError(
-            `Cannot publish ${stream} as ${service} stayed unreachable for ${
-              Math.round((now - failingSince) / 1000)
-            } s: ${error.message}`,
-          );
-        }
-        log.warn(
-          `${service} unreachable for ${stream} (${error.message}); cursor stays at ${
-            formatCursor(acked)
-          }, retrying in ${delay / 1000} s`,
-        );
-        await sleep(delay, signal);
-        delay = Math.min(delay * 2, 15_000);
-      }
-    }
-  }
-
-  function recovered() {
-    log.info(`✅ ${failing === "kafka" ? "Kafka" : "PostgreSQL"} reachable again for ${stream}`);
-    if (failing === "postgres") onPostgresRecovered?.();
-    failing = null;
-  }
-
   function reportHeld(state: Held | undefined) {
     held = state?.held ?? 0;
     if (!state || state.held === 0) {
@@ -309,17 +266,8 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
       ...counts,
       ...times,
       held,
-      failing,
+      failing: failing(),
     }),
     lag: () => source.pending(acked).catch(() => undefined),
   };
-}
-
-/** Runs a PostgreSQL call, turning connection failures into retryable faults. */
-async function pg<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw isConnectionError(error) ? new Fault("postgres", error) : error;
-  }
 }
