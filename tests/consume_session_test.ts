@@ -2,7 +2,7 @@
  * The consumer's Kafka session while a batch waits for a flush slot (a slow
  * warehouse), on the real Kafka and PostgreSQL, in process: the fault hook
  * `afterWrite` holds the first flush in its warehouse step, the second
- * starts, and the batch after it waits. Without a heartbeat during that
+ * starts, and the batches after them wait for room in the queue. Without a heartbeat during that
  * wait the session expires; with another member joining meanwhile, the
  * group rebalances without the consumer and its offset commit fails, which
  * a drain must survive (rejoin, batch found stored, exit 0).
@@ -115,9 +115,10 @@ const SESSION_MS = 10_000;
 const REBALANCE_MS = 20_000;
 
 /**
- * A drain of 20 transactions whose first flush is held for `holdMs` once a
- * second flush is in flight and a third batch waits for a slot; `during`
- * runs when the hold starts. Checks that the drain stored every event and
+ * A drain of 60 transactions in flushes of at most 10 whose first flush is
+ * held for `holdMs` once a second one is in flight: the other partition
+ * batches of the fetch wait for room in the batcher's queue, and kafkajs
+ * fetches nothing meanwhile; `during` runs when the hold starts. Checks that the drain stored every event and
  * committed every offset it set out to; returns the consumer's log lines.
  */
 async function drainWithHeldFlush(
@@ -125,19 +126,19 @@ async function drainWithHeldFlush(
   holdMs: number,
   during: () => Promise<void> = () => Promise.resolve(),
 ): Promise<string[]> {
-  await produceTransactions(config, 1, 20);
+  await produceTransactions(config, 1, 60);
   const targets = await endOffsets(config);
   const log = capture();
   let flushes = 0;
   const second = Promise.withResolvers<void>();
   const consumer = createWarehouseConsumer({ config, log }, {
     drain: true,
+    // Flushes of at most 10 messages, so a few partition batches fill the batcher's queue.
+    maxBatchMessages: 10,
     afterWrite: async (stored) => {
       if (++flushes === 2) return second.resolve();
       if (flushes > 2 || stored === 0) return;
-      await produceTransactions(config, 101, 20);
       await Promise.race([second.promise, sleep(30_000)]);
-      await produceTransactions(config, 201, 20);
       await during();
       await sleep(holdMs);
     },
@@ -145,7 +146,7 @@ async function drainWithHeldFlush(
   await consumer.run(AbortSignal.timeout(180_000));
   const lines = log.lines.join("\n");
   assert.ok(flushes >= 2, lines);
-  assert.ok(await storedTransactions(config) >= 40, lines);
+  assert.equal(await storedTransactions(config), 60, lines);
   const group = names(config.namespace).group("consume");
   assert.deepEqual(await uncommitted(config, group, targets), [], lines);
   return log.lines;
