@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import type { BehaviorEvent, TransactionEvent } from "../lib/contracts.ts";
 import { openDatabase, type Sql } from "../lib/db.ts";
 import { copyChecked, copyChunks, copyLine } from "../services/consume/copy.ts";
+import { ScannedEvent } from "../services/consume/scanned.ts";
 import {
   type Accepted,
   decodeMessage,
@@ -225,12 +226,32 @@ Deno.test(
         { ...transaction(50, "2026-02-30T10:00:00Z"), event_id: "txn-50" },
         "transactions",
       );
+      // The same fault in the form the fast path reads (services/consume/scan.ts).
+      const scanned = accept(
+        { ...transaction(51, "2026-02-30T10:00:00.000Z"), event_id: "txn-51" },
+        "transactions",
+      );
+      assert.ok(scanned instanceof ScannedEvent);
       const good = [...txns(1, 20), accept(behavior(1), "userBehavior")];
-      const result = await storeEvents(sql, [...good.slice(0, 10), bad, ...good.slice(10)]);
+      const result = await storeEvents(sql, [
+        ...good.slice(0, 10),
+        bad,
+        ...good.slice(10),
+        scanned,
+      ]);
       assert.equal(result.stored, good.length);
-      assert.equal(result.rejected.length, 1);
+      assert.equal(result.rejected.length, 2);
       assert.equal(result.rejected[0]!.source, bad.source);
-      assert.match(result.rejected[0]!.reason, /warehouse refused it: date\/time field value/);
+      assert.deepEqual(result.rejected[1]!.source, {
+        topic: "t.transactions",
+        partition: 0,
+        offset: scanned.source.offset,
+        key: null,
+        value: new TextEncoder().encode(scanned.json),
+      });
+      for (const r of result.rejected) {
+        assert.match(r.reason, /warehouse refused it: date\/time field value/);
+      }
       const stored = await contents(sql);
       assert.equal(Object.keys(stored.events).length, good.length);
       assert.deepEqual(stored.saleIds, itemIds(good));

@@ -29,11 +29,13 @@ import type { Sender } from "./sender.ts";
 import type { BatchReport } from "./report.ts";
 import {
   type Accepted,
-  decodeMessage,
   type InputTopic,
   isAccepted,
+  parseMessage,
   type Rejected,
+  type SourceMessage,
 } from "./rows.ts";
+import { scanMessage } from "./scan.ts";
 import {
   clearOutbox,
   logDeadLetters,
@@ -135,15 +137,25 @@ export function createFlush(deps: FlushDeps): {
     for (const part of parts) {
       const plain = TOPICS[part.topicKey];
       byTopic[plain] = (byTopic[plain] ?? 0) + part.messages.length;
+      // One object for every message the fast path takes (it copies what it keeps);
+      // the others get their own.
+      const scratch: SourceMessage = {
+        topic: part.topic,
+        partition: part.partition,
+        offset: "",
+        key: null,
+        value: null,
+      };
       for (const m of part.messages) {
-        const source = {
-          topic: part.topic,
-          partition: part.partition,
-          offset: m.offset,
-          key: m.key,
-          value: m.value,
-        };
-        const result = decodeMessage(part.topicKey, source);
+        scratch.offset = m.offset;
+        scratch.key = m.key;
+        scratch.value = m.value;
+        const fast = scanMessage(part.topicKey, scratch);
+        if (fast) {
+          accepted.push(fast);
+          continue;
+        }
+        const result = parseMessage(part.topicKey, { ...scratch });
         if (isAccepted(result)) accepted.push(result);
         else rejected.push(result);
       }

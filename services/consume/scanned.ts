@@ -36,9 +36,17 @@ export const enum Item {
 export class ScannedEvent implements Accepted, EventRow {
   #event: TransactionEvent | BehaviorEvent | undefined;
   #json: string | undefined;
+  #source: SourceMessage | undefined;
+  // The message's place and bytes, copied: the caller's object may be reused for the next.
+  readonly source_topic: string;
+  readonly source_partition: number;
+  readonly source_offset: string;
+  readonly key: Uint8Array | null;
+  /** The message's bytes: its JSON text, and the `payload` column as it is. */
+  readonly bytes: Uint8Array;
 
   constructor(
-    readonly source: SourceMessage,
+    from: SourceMessage,
     readonly topicKey: InputTopic,
     /** `event_id`. */
     readonly id: string,
@@ -55,15 +63,27 @@ export class ScannedEvent implements Accepted, EventRow {
     readonly items: number[] | null,
     /** A transaction's items' categories, one string per name ({@link knownText}). */
     readonly categories: string[] | null,
-  ) {}
+  ) {
+    this.source_topic = from.topic;
+    this.source_partition = from.partition;
+    this.source_offset = from.offset;
+    this.key = from.key;
+    this.bytes = from.value!;
+  }
 
-  /** The message's bytes: its JSON text, and the `payload` column as it is. */
-  get bytes(): Uint8Array {
-    return this.source.value!;
+  /** Where the message came from (made when asked: a dead letter, a refused value). */
+  get source(): SourceMessage {
+    return this.#source ??= {
+      topic: this.source_topic,
+      partition: this.source_partition,
+      offset: this.source_offset,
+      key: this.key,
+      value: this.bytes,
+    };
   }
 
   get json(): string {
-    return this.#json ??= utf8.decode(this.source.value!);
+    return this.#json ??= utf8.decode(this.bytes);
   }
 
   get event(): TransactionEvent | BehaviorEvent {
@@ -79,23 +99,14 @@ export class ScannedEvent implements Accepted, EventRow {
   get customer_id(): number {
     return this.customerId;
   }
-  get source_topic(): string {
-    return this.source.topic;
-  }
-  get source_partition(): number {
-    return this.source.partition;
-  }
-  get source_offset(): string {
-    return this.source.offset;
-  }
   /** The bytes, which need no COPY escaping (EventRow). */
   get payload(): Uint8Array {
-    return this.source.value!;
+    return this.bytes;
   }
 
   /** The ASCII text of `bytes[start, end)`. */
   text(start: number, end: number): string {
-    return ascii(this.source.value!, start, end);
+    return ascii(this.bytes, start, end);
   }
 
   /** `category` of item `i` (its first number's index), one string per category name. */
