@@ -130,18 +130,64 @@ export function watchLongLivedCpu(
     }
     return byPid;
   };
-  const first = run(["ps", "-eo", "pid=,args="]).then(async (ps) => {
-    const all = ps.split("\n").filter(matches);
-    const preferred = prefer ? all.filter(prefer) : [];
-    const pids = (preferred.length > 0 ? preferred : all)
-      .map((l) => Number(l.trim().split(/\s+/)[0])).filter((pid) => pid > 0);
-    return { pids, before: await read(pids) };
-  });
+  const first = findPids(matches, prefer).then(async (pids) => ({
+    pids,
+    before: await read(pids),
+  }));
   return {
     async stop() {
       const { pids, before } = await first;
       let total = 0;
       for (const [pid, cpu] of await read(pids)) total += cpu - (before.get(pid) ?? cpu);
+      return total;
+    },
+  };
+}
+
+/** Pids whose `ps` line passes `matches`; only those also passing `prefer` when there are some. */
+async function findPids(
+  matches: (psLine: string) => boolean,
+  prefer?: (psLine: string) => boolean,
+): Promise<number[]> {
+  const all = (await run(["ps", "-eo", "pid=,args="])).split("\n").filter(matches);
+  const preferred = prefer ? all.filter(prefer) : [];
+  return (preferred.length > 0 ? preferred : all)
+    .map((l) => Number(l.trim().split(/\s+/)[0])).filter((pid) => pid > 0);
+}
+
+/**
+ * CPU of the threads named like `thread` (the JVM's `C1/C2 CompilerThread`s)
+ * in the processes `watchLongLivedCpu` would pick, read at the start and at
+ * `stop()` from `/proc/<pid>/task/<tid>/stat`. A thread that ended meanwhile
+ * loses its share (the JVM ends idle compiler threads), so this is a floor.
+ */
+export function watchThreadsCpu(
+  matches: (psLine: string) => boolean,
+  prefer: ((psLine: string) => boolean) | undefined,
+  thread: RegExp,
+): CpuWatch & { ready: Promise<void> } {
+  const read = async (pids: number[]) => {
+    const byTid = new Map<string, number>();
+    if (pids.length === 0) return byTid;
+    const paths = pids.map((pid) => `/proc/${pid}/task/*/stat`).join(" ");
+    for (const line of (await run(["sh", "-c", `cat ${paths} 2>/dev/null`])).split("\n")) {
+      const name = line.slice(line.indexOf("(") + 1, line.lastIndexOf(")"));
+      const cpu = statCpuSeconds(line);
+      if (cpu !== undefined && thread.test(name)) byTid.set(line.split(" ")[0]!, cpu);
+    }
+    return byTid;
+  };
+  const first = findPids(matches, prefer).then(async (pids) => ({
+    pids,
+    before: await read(pids),
+  }));
+  return {
+    /** Settles once the starting values are read. */
+    ready: first.then(() => {}),
+    async stop() {
+      const { pids, before } = await first;
+      let total = 0;
+      for (const [tid, cpu] of await read(pids)) total += cpu - (before.get(tid) ?? 0);
       return total;
     },
   };

@@ -256,8 +256,9 @@ function cpuPerEvent(cpu: Record<string, number>, events: number): Record<string
   let total = 0;
   for (const [k, v] of Object.entries(cpu)) {
     out[k] = round((v * 1e6) / events) ?? 0;
-    // The bench measuring the chain is not part of it (the whole machine's figure has it).
-    if (k !== "bench") total += v;
+    // The bench measuring the chain is not part of it (the whole machine's figure has it);
+    // the broker's JIT compiler threads are already in `kafka`.
+    if (k !== "bench" && k !== "kafka_jit") total += v;
   }
   out.total = round((total * 1e6) / events) ?? 0;
   return out;

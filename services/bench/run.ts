@@ -15,7 +15,13 @@ import { exportWarehouseRows } from "./copy_anchor.ts";
 import type { EventRow } from "../consume/rows.ts";
 import { itemsInShop, publishedMessages, reconcile } from "./counts.ts";
 import { describeMachine } from "./machine.ts";
-import { watchBenchCpu, watchLongLivedCpu, watchMachineCpu, watchPostgresCpu } from "./pg_cpu.ts";
+import {
+  watchBenchCpu,
+  watchLongLivedCpu,
+  watchMachineCpu,
+  watchPostgresCpu,
+  watchThreadsCpu,
+} from "./pg_cpu.ts";
 import type { BenchNamespace } from "./namespace.ts";
 import type { SampleMessage } from "./payload.ts";
 import type { Progress } from "./progress.ts";
@@ -93,10 +99,11 @@ export async function runBench(
   // The broker and Redis serve the whole machine: only a quiet machine makes these the chain's.
   // The stack's own brokers for this checkout when it runs them (see kafka_broker.ts), else all.
   const ownBrokers = `-Dkafka.logs.dir=${resolve(config.stateDir)}/kafka-`;
-  const kafkaDuringE2e = watchLongLivedCpu(
-    (l) => l.includes("kafka.Kafka"),
-    (l) => l.includes(ownBrokers),
-  );
+  const isBroker = (l: string) => l.includes("kafka.Kafka");
+  const isOwnBroker = (l: string) => l.includes(ownBrokers);
+  const kafkaDuringE2e = watchLongLivedCpu(isBroker, isOwnBroker);
+  // Part of the broker's figure: a broker started shortly before spends most of it compiling.
+  const kafkaJitDuringE2e = watchThreadsCpu(isBroker, isOwnBroker, /^C[12] CompilerThre/);
   const redisDuringE2e = watchLongLivedCpu((l) => l.includes("redis-server"));
   const benchDuringE2e = watchBenchCpu();
   const machineDuringE2e = watchMachineCpu();
@@ -116,6 +123,7 @@ export async function runBench(
     );
     e2eCpu.postgres = await pgDuringE2e.stop();
     e2eCpu.kafka = await kafkaDuringE2e.stop();
+    e2eCpu.kafka_jit = await kafkaJitDuringE2e.stop();
     e2eCpu.redis = await redisDuringE2e.stop();
     // The bench's polling and samplers: on the same 2 cores, so part of what the machine did.
     e2eCpu.bench = await benchDuringE2e.stop();
