@@ -32,10 +32,15 @@ export async function cutConnections(config: Config): Promise<number> {
   }
 }
 
-/** A port p with p .. p + count - 1 all free on 127.0.0.1. */
+/**
+ * A port p with p .. p + count - 1 all free on 127.0.0.1, below Linux's
+ * ephemeral range (32768 and up): a port there can be taken by any outgoing
+ * connection between this check and a broker's bind, which a cold broker
+ * takes seconds to reach ("Kafka broker 1 stopped while starting", seen).
+ */
 export function freePorts(count: number): number {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 30000 + 2 * Math.floor(Math.random() * 12000);
+    const port = 20000 + 2 * Math.floor(Math.random() * 6000);
     const held: Deno.Listener[] = [];
     try {
       for (let i = 0; i < count; i++) {
