@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { names } from "../lib/contracts.ts";
 import { createConsumer, createKafka, type Kafka } from "../lib/kafka.ts";
-import { retriableCrash, STAGE_RETRY } from "../lib/kafka_session.ts";
+import { heartbeatWhile, retriableCrash, STAGE_RETRY } from "../lib/kafka_session.ts";
 import { sleep } from "../lib/retry.ts";
 import { createTestNamespace } from "./_support.ts";
 
@@ -82,4 +82,23 @@ Deno.test("kafka session: retriableCrash follows kafkajs' own test", () => {
   assert.equal(retriableCrash({ retriable: true, cause: { retriable: false } }), false);
   assert.equal(retriableCrash(new Error("plain")), false);
   assert.equal(retriableCrash(undefined), false);
+});
+
+Deno.test("kafka session: heartbeatWhile beats while a batch waits, never for one that does not", async () => {
+  let beats = 0;
+  const count = () => {
+    beats++;
+    return Promise.resolve();
+  };
+  assert.equal(await heartbeatWhile(Promise.resolve(7), count), 7);
+  assert.equal(beats, 0);
+  // The wait ends at its second heartbeat: it beats for as long as it waits.
+  const wait = Promise.withResolvers<string>();
+  const second = () => {
+    if (++beats === 2) wait.resolve("flushed");
+    return Promise.reject(new Error("The group is rebalancing"));
+  };
+  assert.equal(await heartbeatWhile(wait.promise, second), "flushed");
+  await assert.rejects(heartbeatWhile(Promise.reject(new Error("failed")), count), /failed/);
+  assert.equal(beats, 2);
 });
