@@ -15,6 +15,14 @@ import { ServiceError } from "./cli.ts";
 import { redact } from "./config.ts";
 import { retry } from "./retry.ts";
 import { createLogger, type Logger } from "./log.ts";
+import {
+  isConnectionError,
+  isCutTypeFetch,
+  isCutWrite,
+  isOrphanConnectTimeout,
+} from "./db_errors.ts";
+
+export { isConnectionError };
 
 export type Sql = postgres.Sql;
 
@@ -124,7 +132,8 @@ export function renewPool(sql: Sql): void {
  * one; the old pool is ended after 5 s, which rejects what hung on it
  * (CONNECTION_DESTROYED), and the callers retry as after any cut. It also keeps
  * alive a process whose new connection was cut while postgres.js read the
- * array types ({@link isCutTypeFetch}).
+ * array types ({@link isCutTypeFetch}), and one whose connect timeout
+ * rejected a promise nobody awaits ({@link isOrphanConnectTimeout}).
  */
 export function guardNullSocketWrites(): void {
   if (guarded) return;
@@ -140,7 +149,7 @@ export function guardNullSocketWrites(): void {
       );
       return;
     }
-    if (!isCutWrite(error)) return;
+    if (!isCutWrite(error) && !isOrphanConnectTimeout(error)) return;
     event.preventDefault();
     const hit = [...pools].filter((p) => p.closes > 0);
     for (const pool of hit.length > 0 ? hit : [...pools]) swap(pool);
@@ -153,35 +162,6 @@ export function guardNullSocketWrites(): void {
   globalThis.addEventListener("unhandledrejection", (event) => onFault(event.reason, event));
 }
 
-/**
- * postgres.js reads the server's array types on each new connection
- * (`fetchArrayTypes`) without handling a failure of that query: a cut at that
- * moment is an unhandled rejection. Recognised by the query text and a
- * connection-level error code.
- */
-export function isCutTypeFetch(error: unknown): boolean {
-  const query = (error as { query?: unknown } | null)?.query;
-  return error instanceof Error && typeof query === "string" &&
-    /from pg_catalog\.pg_type a[\s\S]*a\.typcategory = 'A'/.test(query) && isConnectionError(error);
-}
-
-/** An error thrown by postgres.js' deferred socket write on a cut connection, and only that. */
-export function isCutWrite(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (!/\bnextWrite \([^)\n]*\bpostgres\b[^)\n]*connection\.js/.test(error.stack ?? "")) {
-    return false;
-  }
-  return (error instanceof TypeError &&
-    error.message === "Cannot read properties of null (reading 'write')") ||
-    error.message === "This socket has been ended by the other party";
-}
-
-/**
- * A failure of the connection, not of the statement: worth a retry. SQLSTATE
- * classes 08 (connection), 57 (operator intervention, e.g. 57P01 from
- * `pg_terminate_backend`) and 53 (resources), postgres.js' own CONNECT_* and
- * CONNECTION_* codes, and socket errors (ECONNREFUSED, ECONNRESET, EPIPE...).
- */
 /**
  * Throws a connection error (`CONNECTION_CLOSED`, which callers retry as after
  * any cut) when `rows` has a missing row. Seen in CI under PostgreSQL cuts: a
@@ -211,11 +191,6 @@ export function assertRowsIntact<T>(rows: T[], what: string): T[] {
     }
   }
   return rows;
-}
-
-export function isConnectionError(error: unknown): boolean {
-  const code = String((error as { code?: unknown })?.code ?? "");
-  return /^(08|57|53)/.test(code) || /^(CONNECT|E[A-Z]+$)/.test(code);
 }
 
 /**

@@ -5,7 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { assertRowsIntact, isConnectionError, isCutTypeFetch, isCutWrite } from "../lib/db.ts";
+import { assertRowsIntact } from "../lib/db.ts";
+import {
+  isConnectionError,
+  isCutTypeFetch,
+  isCutWrite,
+  isOrphanConnectTimeout,
+} from "../lib/db_errors.ts";
 
 const FRAME = "    at Immediate.nextWrite (file:///root/.cache/deno/npm/registry.npmjs.org/" +
   "postgres/3.4.9/src/connection.js:255:22)";
@@ -27,6 +33,25 @@ Deno.test("db guard: the null-socket TypeError from postgres.js' nextWrite, and 
   assert.ok(!isCutWrite(withStack(new TypeError("x is not a function"), FRAME)));
   assert.ok(!isCutWrite(withStack(new RangeError(message), FRAME)));
   assert.ok(!isCutWrite(message));
+});
+
+Deno.test("db guard: postgres.js' connect timeout raised by its timer, and only it", () => {
+  const frame = "    at connectTimedOut (file:///root/.cache/deno/npm/registry.npmjs.org/" +
+    "postgres/3.4.9/src/connection.js:262:20)";
+  const timeout = () => new Error("write CONNECT_TIMEOUT 127.0.0.1:5432");
+  assert.ok(
+    isOrphanConnectTimeout(Object.assign(withStack(timeout(), frame), { code: "CONNECT_TIMEOUT" })),
+  );
+  assert.ok(!isOrphanConnectTimeout(withStack(timeout(), frame)), "no code");
+  assert.ok(
+    !isOrphanConnectTimeout(
+      Object.assign(withStack(timeout(), "    at reach (file:///x/consumer.ts:1:1)"), {
+        code: "CONNECT_TIMEOUT",
+      }),
+    ),
+    "raised elsewhere",
+  );
+  assert.ok(!isOrphanConnectTimeout({ code: "CONNECT_TIMEOUT" }), "not an Error");
 });
 
 Deno.test("db guard: a cut array-type fetch is recognised by its query and a connection code", () => {

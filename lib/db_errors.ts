@@ -1,0 +1,52 @@
+/**
+ * Which PostgreSQL failures are the connection's (worth a retry) and which
+ * unhandled postgres.js errors are a cut connection's leftovers (the guard in
+ * `db.ts` keeps the process alive for those alone). Pure, so unit-tested.
+ *
+ * @module
+ */
+
+/**
+ * postgres.js reads the server's array types on each new connection
+ * (`fetchArrayTypes`) without handling a failure of that query: a cut at that
+ * moment is an unhandled rejection. Recognised by the query text and a
+ * connection-level error code.
+ */
+export function isCutTypeFetch(error: unknown): boolean {
+  const query = (error as { query?: unknown } | null)?.query;
+  return error instanceof Error && typeof query === "string" &&
+    /from pg_catalog\.pg_type a[\s\S]*a\.typcategory = 'A'/.test(query) && isConnectionError(error);
+}
+
+/**
+ * postgres.js' connect timeout (`connectTimedOut`) rejecting a promise nobody
+ * awaits any more: seen once under PostgreSQL cuts (CI-like load), where it
+ * ended a process whose queries had all been answered or retried. Recognised
+ * by its code and the frame that raised it.
+ */
+export function isOrphanConnectTimeout(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === "CONNECT_TIMEOUT" &&
+    /\bconnectTimedOut \([^)\n]*\bpostgres\b[^)\n]*connection\.js/.test(error.stack ?? "");
+}
+
+/** An error thrown by postgres.js' deferred socket write on a cut connection, and only that. */
+export function isCutWrite(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (!/\bnextWrite \([^)\n]*\bpostgres\b[^)\n]*connection\.js/.test(error.stack ?? "")) {
+    return false;
+  }
+  return (error instanceof TypeError &&
+    error.message === "Cannot read properties of null (reading 'write')") ||
+    error.message === "This socket has been ended by the other party";
+}
+
+/**
+ * A failure of the connection, not of the statement: worth a retry. SQLSTATE
+ * classes 08 (connection), 57 (operator intervention, e.g. 57P01 from
+ * `pg_terminate_backend`) and 53 (resources), postgres.js' own CONNECT_* and
+ * CONNECTION_* codes, and socket errors (ECONNREFUSED, ECONNRESET, EPIPE...).
+ */
+export function isConnectionError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return /^(08|57|53)/.test(code) || /^(CONNECT|E[A-Z]+$)/.test(code);
+}
