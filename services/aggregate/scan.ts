@@ -28,7 +28,7 @@ import {
   type Shape,
   TRANSACTION_SHAPE,
 } from "./reduce.ts";
-import { C, equals, F, has, int, mask, NULL, object, Scan, str } from "./scan_json.ts";
+import { C, equals, F, has, int, mask, NULL, object, Scan, str } from "../../lib/scan_json.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 const TRANSACTION = ascii("transaction");

@@ -3,7 +3,7 @@
  * `transaction_item` events need straight from the message bytes, without
  * decoding the text, parsing the JSON into objects or validating through
  * them. Same narrow form as the aggregator's (services/aggregate/scan.ts,
- * read by ../aggregate/scan_json.ts): printable ASCII JSON with no
+ * read by lib/scan_json.ts): printable ASCII JSON with no
  * whitespace, escapes, unknown or repeated keys, integers as plain digits,
  * timestamps as `Date#toISOString` writes them; then every rule
  * `decodeMessage` (./rows.ts) applies to that topic, the storage checks
@@ -19,7 +19,7 @@
  */
 
 import { BEHAVIOR_TYPES, MAX_EVENT_BYTES, SCHEMA_VERSION } from "../../lib/contracts.ts";
-import { C, equals, F, has, int, mask, NULL, object, Scan, str } from "../aggregate/scan_json.ts";
+import { C, equals, F, has, int, mask, NULL, object, Scan, str } from "../../lib/scan_json.ts";
 import type { InputTopic, SourceMessage } from "./rows.ts";
 import { knownText, ScannedEvent } from "./scanned.ts";
 
