@@ -29,6 +29,14 @@ import {
   TRANSACTION_SHAPE,
 } from "./reduce.ts";
 import { C, equals, F, has, int, mask, NULL, object, Scan, str } from "../../lib/scan_json.ts";
+import {
+  BASE,
+  BEHAVIOR_FIELDS,
+  eventIdIs,
+  ITEM_FIELDS,
+  timestampMs,
+  TRANSACTION_FIELDS,
+} from "../../lib/scan_event.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 const TRANSACTION = ascii("transaction");
@@ -41,32 +49,6 @@ const tops = { transactions: new Scan(), userBehavior: new Scan(), transactionIt
 let top = tops.transactions;
 const item = new Scan();
 
-const BASE = ["schema_version", "event_id", "event_type", "customer_id", "timestamp"] as const;
-const TRANSACTION_FIELDS = mask(
-  ...BASE,
-  "transaction_id",
-  "buyer_id",
-  "total_cents",
-  "payment_method",
-  "status",
-  "items",
-);
-const ITEM_FIELDS = mask(
-  "detail_id",
-  "product_id",
-  "product_name",
-  "category",
-  "quantity",
-  "unit_price_cents",
-);
-const BEHAVIOR_FIELDS = mask(
-  ...BASE,
-  "behavior_id",
-  "session_id",
-  "product_id",
-  "search_query",
-  "device",
-);
 const TRANSACTION_ITEM_FIELDS = mask(
   ...BASE,
   "transaction_id",
@@ -78,54 +60,6 @@ const TRANSACTION_ITEM_FIELDS = mask(
   "unit_price_cents",
   "revenue_cents",
 );
-
-/** `event_id` is `<prefix><id>`, the id in its shortest decimal form. */
-function eventIdIs(s: Scan, prefix: Uint8Array, id: number): boolean {
-  const start = s.values[F.event_id]!;
-  const end = s.ends[F.event_id]!;
-  if (start === NULL || end - start <= prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (s.bytes[start + i] !== prefix[i]) return false;
-  const digits = start + prefix.length;
-  if (end - digits > 15 || s.bytes[digits] === C.Zero) return false;
-  let v = 0;
-  for (let p = digits; p < end; p++) {
-    const c = s.bytes[p]!;
-    if (c < C.Zero || c > C.Nine) return false;
-    v = v * 10 + (c - C.Zero);
-  }
-  return v === id;
-}
-
-// The last second seen (`YYYY-MM-DDTHH:MM:SS`) and its time: events of a backlog share seconds.
-const lastSecond = new Uint8Array(19);
-let lastSecondMs = NaN;
-const TIMESTAMP_SHAPE = "dddd-dd-ddTdd:dd:dd.dddZ";
-
-/** Event time of a `YYYY-MM-DDTHH:MM:SS.mmmZ` timestamp that Date.parse accepts; else NaN. */
-function timestampMs(s: Scan): number {
-  const start = s.values[F.timestamp]!;
-  if (start === NULL || s.ends[F.timestamp]! - start !== TIMESTAMP_SHAPE.length) return NaN;
-  const b = s.bytes;
-  for (let i = 0; i < TIMESTAMP_SHAPE.length; i++) {
-    const c = b[start + i]!;
-    const want = TIMESTAMP_SHAPE.charCodeAt(i);
-    if (want === 0x64 ? c < C.Zero || c > C.Nine : c !== want) return NaN;
-  }
-  // Plain clock times only (no hour 24, no leap second): those Date.parse handles alike
-  // with any milliseconds, which the tests check.
-  const two = (i: number) => (b[start + i]! - C.Zero) * 10 + b[start + i + 1]! - C.Zero;
-  if (two(11) > 23 || two(14) > 59 || two(17) > 59) return NaN;
-  let same = lastSecondMs === lastSecondMs; // not NaN
-  for (let i = 0; same && i < 19; i++) same = b[start + i] === lastSecond[i];
-  if (!same) {
-    lastSecond.set(b.subarray(start, start + 19));
-    // Date.parse itself decides what is a date; the milliseconds only add on.
-    lastSecondMs = Date.parse(`${String.fromCharCode(...lastSecond)}.000Z`);
-  }
-  const milli = (b[start + 20]! - C.Zero) * 100 + (b[start + 21]! - C.Zero) * 10 +
-    (b[start + 22]! - C.Zero);
-  return lastSecondMs + milli;
-}
 
 /** The checks of `base()` in lib/schemas.ts; the event time, or NaN. */
 function base(s: Scan): number {
