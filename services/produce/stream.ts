@@ -12,6 +12,7 @@
  */
 
 import type { Logger } from "../../lib/log.ts";
+import { sleep } from "../../lib/retry.ts";
 import { compareCursor, type Cursor, formatCursor, START } from "./cursor.ts";
 import { createFaultRetry, Fault, pg } from "./fault.ts";
 import type { OutMessage } from "./messages.ts";
@@ -40,7 +41,22 @@ export interface StreamOptions<R extends PageRow> {
   slowSendMs?: number;
   /** Called when PostgreSQL answers again after a failure (to re-arm LISTEN). */
   onPostgresRecovered?: () => void;
+  /**
+   * Once caught up and woken, wait this long before reading: a busy shop's
+   * commits arrive one by one, and without it each gets its own page, queries
+   * and Produce request (see {@link WAKE_LINGER_MS}).
+   */
+  lingerMs?: number;
 }
+
+/**
+ * The default linger after a wake. Under a steady 2,000 events/s the pump
+ * otherwise loops as fast as a round trip allows: a page, two more queries and
+ * a Produce request per handful of rows. 20 ms took the produce process from
+ * 5.1 to 3.5 s of CPU and the broker from 4.9 to 3.6 s per 60,000 events
+ * (medians of 3 alternating bench runs); freshness p99 stayed 165-385 ms.
+ */
+export const WAKE_LINGER_MS = 20;
 
 export interface StreamStatus {
   stream: string;
@@ -86,6 +102,7 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
     drainGiveUpMs = 60_000,
     slowSendMs = 5000,
     onPostgresRecovered,
+    lingerMs = WAKE_LINGER_MS,
   } = options;
   const stream = source.stream;
   const waker = createWaker();
@@ -122,6 +139,7 @@ export function createStreamPump<R extends PageRow>(options: StreamOptions<R>): 
       reportHeld(await withRetry(catchUp));
       if (drain) return;
       await waker.wait(held > 0 ? Math.min(intervalMs, 250) : intervalMs, signal);
+      if (lingerMs > 0) await sleep(lingerMs, signal);
     }
   }
 
