@@ -41,16 +41,6 @@ export interface LoopDeps {
 }
 
 /**
- * Consumes until `signal` aborts; throws once `attempts` sessions in a row
- * have failed (a crash kafkajs calls retriable, such as a broker outage, is
- * not counted: kafkajs itself would have restarted after it).
- *
- * @example
- * ```ts ignore
- * await consumeLoop({ kafka, group, topicKey, partitionCount: 24, batcher, log, signal, ... });
- * ```
- */
-/**
  * The least a fetch waits for (up to the consumer's 100 ms maxWait): more than
  * 100 ms of a steady 2,000 events/s (about 100 KB at ~450 bytes a message), so
  * caught up the stage flushes about ten times a second; a backlog fills it at
@@ -60,6 +50,16 @@ export interface LoopDeps {
  */
 export const FETCH_MIN_BYTES = 256 * 1024;
 
+/**
+ * Consumes until `signal` aborts; throws once `attempts` sessions in a row
+ * have failed (a crash kafkajs calls retriable, such as a broker outage, is
+ * not counted: kafkajs itself would have restarted after it).
+ *
+ * @example
+ * ```ts ignore
+ * await consumeLoop({ kafka, group, topicKey, partitionCount: 24, batcher, log, signal, ... });
+ * ```
+ */
 export async function consumeLoop(deps: LoopDeps): Promise<void> {
   const { kafka, group, topicKey, batcher, log, signal, attempts, brokers } = deps;
   let failures = 0;
