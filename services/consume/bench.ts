@@ -2,8 +2,8 @@
  * Consumer benchmark (not a test): fills a scratch namespace with `--events`
  * valid events, drains them with the warehouse consumer in this process, and
  * then loads the very rows it stored with a raw `COPY ... FROM STDIN` into
- * empty twins of `realtime_events` and `fact_sales` (same indexes), best of
- * two, and finally times the warehouse write path alone (`storeEvents`, no
+ * empty twins of `realtime_events` and `fact_sales` (same indexes): the
+ * anchor of `deno task bench` (services/bench/copy_anchor.ts), and finally times the warehouse write path alone (`storeEvents`, no
  * Kafka) on the same events. Prints the rates, their ratios and the load
  * average (the machine may be shared); the namespace is dropped at the end.
  *
@@ -14,12 +14,13 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import process from "node:process";
 import { parseFlags, runMain } from "../../lib/cli.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { type Names, names, type TransactionEvent } from "../../lib/contracts.ts";
-import { connect, type Sql } from "../../lib/db.ts";
+import { connect } from "../../lib/db.ts";
+import { runCopyAnchor } from "../bench/anchors.ts";
+import { exportWarehouseRows } from "../bench/copy_anchor.ts";
 import { createKafka, createProducer, ensureTopics } from "../../lib/kafka.ts";
 import { createLogger, silentLogger } from "../../lib/log.ts";
 import { cleanupNamespace } from "../../tests/_support.ts";
@@ -101,41 +102,6 @@ function acceptedEvents(count: number, topics: Names["topics"]): Accepted[] {
   return accepted;
 }
 
-/** The rows of `table` in COPY text form. */
-async function exportRows(url: string, table: string, columns: string): Promise<Buffer> {
-  // A connection that streamed COPY TO is not reusable in postgres.js under Deno: use one, drop it.
-  const reader = connect(url, { max: 1 });
-  const chunks: Uint8Array[] = [];
-  try {
-    const out = await reader.unsafe(`copy ${table} (${columns}) to stdout`).readable();
-    for await (const chunk of out) chunks.push(chunk as Uint8Array);
-  } finally {
-    await reader.end({ timeout: 0 });
-  }
-  return Buffer.concat(chunks);
-}
-
-/** Loads `data` into an empty twin of `table` (same indexes) with COPY; returns the ms taken. */
-async function copyTwin(sql: Sql, table: string, columns: string, data: Buffer): Promise<number> {
-  await sql.unsafe(`drop table if exists bench_${table}`);
-  await sql.unsafe(`create table bench_${table} (like ${table} including all)`);
-  const started = performance.now();
-  const into = await sql.unsafe(`copy bench_${table} (${columns}) from stdin`).writable();
-  await new Promise<void>((resolve, reject) => {
-    into.on("error", reject);
-    into.on("finish", resolve);
-    for (let i = 0; i < data.length; i += 1 << 20) into.write(data.subarray(i, i + (1 << 20)));
-    into.end();
-  });
-  return performance.now() - started;
-}
-
-const EVENT_COLUMNS =
-  `event_id, event_type, customer_id, "timestamp", processed_at, source_topic, ` +
-  "source_partition, source_offset, payload";
-const SALE_COLUMNS = "detail_id, event_id, transaction_id, customer_id, product_id, category, " +
-  "quantity, unit_price_cents, revenue_cents, event_time";
-
 if (import.meta.main) {
   await runMain(async () => {
     const flags = parseFlags("bench (consume)", "Consumer vs raw COPY.", Deno.args, {
@@ -202,24 +168,14 @@ if (import.meta.main) {
       );
 
       const url = config.databases.dwh;
-      const eventRows = await exportRows(url, "realtime_events", EVENT_COLUMNS);
-      const saleRows = await exportRows(url, "fact_sales", SALE_COLUMNS);
       const sql = connect(url, { max: 1 });
       try {
-        // Best of two: the COPY is the reference, so give it the benefit of any noise.
-        let eventsMs = Infinity;
-        let salesMs = Infinity;
-        for (let run = 0; run < 2; run++) {
-          eventsMs = Math.min(
-            eventsMs,
-            await copyTwin(sql, "realtime_events", EVENT_COLUMNS, eventRows),
-          );
-          salesMs = Math.min(salesMs, await copyTwin(sql, "fact_sales", SALE_COLUMNS, saleRows));
-        }
-        const copyPerSecond = Math.round(count / ((eventsMs + salesMs) / 1000));
+        // The bench's own anchor (services/bench): the same rows, both tables, best format of two.
+        const copy = await runCopyAnchor(sql, await exportWarehouseRows(sql));
+        const copyPerSecond = copy.events_per_s;
         log.info(
-          `📋 raw COPY of the same rows: realtime_events ${Math.round(eventsMs)} ms + ` +
-            `fact_sales ${Math.round(salesMs)} ms = ${copyPerSecond} events/s`,
+          `📋 raw COPY of the same rows (realtime_events and fact_sales, ${copy.format}): ` +
+            `${copy.ms} ms = ${copyPerSecond} events/s (${JSON.stringify(copy.by_format)})`,
         );
         log.info(`⚖️  consumer / COPY = ${(perSecond / copyPerSecond).toFixed(2)}`);
 
