@@ -18,6 +18,7 @@ import { assertRowsIntact, type Sql } from "../../lib/db.ts";
 import { copyChecked, copyCheckedChunks } from "./copy.ts";
 import { binaryEventChunks, binarySaleChunks } from "./copy_binary.ts";
 import { type Accepted, type WarehouseRows, warehouseRows } from "./rows.ts";
+import { ScannedEvent } from "./scanned.ts";
 import {
   eventLines,
   owedEarlier,
@@ -29,6 +30,12 @@ import {
 
 /** Behaviour types produce sends on two topics (`user_behavior` and a subset topic). */
 const readTwice = new Set<string>(["search", ...CART_TYPES]);
+
+/** Whether `a` may come twice in normal running (see {@link readTwice}); a replay aside. */
+export function mayArriveTwice(a: Accepted): boolean {
+  if (a.topicKey === "transactions") return false;
+  return readTwice.has(a instanceof ScannedEvent ? a.type : a.event.event_type);
+}
 
 /** Thrown when the fast path could not write its batch (already rolled back). */
 export class FastPathFailed extends Error {

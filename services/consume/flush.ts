@@ -108,7 +108,9 @@ export function createFlush(deps: FlushDeps): {
 } {
   const { sql, producer, topics, log, signal, attempts } = deps;
   // Items sent by the previous finish: the next flush prepared before their outbox rows went.
-  let lastSent = new Set<string>();
+  // They can be among its `earlier` transactions only (stored before it), so the set is made
+  // only for a flush that has some (a set of every id cost 0.3 µs an event).
+  let lastSent: readonly string[] = [];
 
   function stepper(parts: readonly Part[]) {
     const onWait = () => Promise.allSettled(parts.map((p) => p.heartbeat()));
@@ -185,12 +187,13 @@ export function createFlush(deps: FlushDeps): {
     const messages: ItemMessage[] = [];
     const sent: Accepted[] = [];
     const owed: string[] = [];
+    const sentBefore = stored.outbox.earlier.length > 0 ? new Set(lastSent) : undefined;
     for (const a of accepted) {
       // Only transactions are read from `transactions`, and only there.
       if (a.topicKey !== "transactions" || !stored.publish.has(a.id)) continue;
       stored.publish.delete(a.id);
       owed.push(a.id);
-      if (lastSent.has(a.id)) continue;
+      if (sentBefore?.has(a.id)) continue;
       addItemMessages(a, messages);
       sent.push(a);
     }
@@ -205,7 +208,7 @@ export function createFlush(deps: FlushDeps): {
       }
       await step("clear the transaction_items outbox", () => clearOutbox(sql, stored.outbox));
     }
-    lastSent = new Set(owed);
+    lastSent = owed;
     const t4 = performance.now();
     await commitAll(parts);
     const t5 = performance.now();

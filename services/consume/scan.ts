@@ -65,10 +65,24 @@ function timestampText(s: Scan): string {
   let same = lastStampText !== "";
   for (let i = 23; same && i >= 0; i--) same = b[start + i] === lastStamp[i];
   if (!same) {
-    lastStamp.set(b.subarray(start, start + 24));
-    lastStampText = String.fromCharCode(...lastStamp);
+    // A loop: a Buffer's subarray makes a Buffer.
+    for (let i = 0; i < 24; i++) lastStamp[i] = b[start + i]!;
+    lastStampText = stampText(lastStamp);
   }
   return lastStampText;
+}
+
+/**
+ * The 24 bytes as text. Spelled out: `String.fromCharCode(...bytes)` iterates
+ * the array and cost 0.8 µs a call (a backlog's events rarely share a stamp),
+ * 24 arguments 0.04 µs.
+ */
+// deno-fmt-ignore
+function stampText(t: Uint8Array): string {
+  return String.fromCharCode(
+    t[0]!, t[1]!, t[2]!, t[3]!, t[4]!, t[5]!, t[6]!, t[7]!, t[8]!, t[9]!, t[10]!, t[11]!,
+    t[12]!, t[13]!, t[14]!, t[15]!, t[16]!, t[17]!, t[18]!, t[19]!, t[20]!, t[21]!, t[22]!, t[23]!,
+  );
 }
 
 /** The checks of `base()` in lib/schemas.ts; the event time, or NaN. */
