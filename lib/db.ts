@@ -8,6 +8,8 @@
  */
 
 import "./sealed_env.ts";
+// Before any connection: no 40 ms delayed-ACK waits on small writes.
+import "./tcp_nodelay.ts";
 import postgres from "postgres";
 import type { Config } from "./config.ts";
 import type { DatabaseName } from "./contracts.ts";

@@ -7,6 +7,8 @@
  */
 
 import "./sealed_env.ts";
+// Before any connection: no 40 ms delayed-ACK waits on small writes.
+import "./tcp_nodelay.ts";
 // Before any producer: kafkajs' varint writes without a Buffer per varint (same bytes).
 import "./kafkajs_fast.ts";
 import process from "node:process";
