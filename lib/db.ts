@@ -22,6 +22,7 @@ import {
   isCutTypeFetch,
   isCutWrite,
   isOrphanConnectTimeout,
+  isOrphanServerCut,
 } from "./db_errors.ts";
 
 export { isConnectionError };
@@ -134,8 +135,10 @@ export function renewPool(sql: Sql): void {
  * one; the old pool is ended after 5 s, which rejects what hung on it
  * (CONNECTION_DESTROYED), and the callers retry as after any cut. It also keeps
  * alive a process whose new connection was cut while postgres.js read the
- * array types ({@link isCutTypeFetch}), and one whose connect timeout
- * rejected a promise nobody awaits ({@link isOrphanConnectTimeout}).
+ * array types ({@link isCutTypeFetch}), one whose connect timeout rejected
+ * a promise nobody awaits ({@link isOrphanConnectTimeout}), and one told by
+ * the server that it ended a session under such a promise
+ * ({@link isOrphanServerCut}).
  */
 export function guardNullSocketWrites(): void {
   if (guarded) return;
@@ -148,6 +151,16 @@ export function guardNullSocketWrites(): void {
         `PostgreSQL connection cut while postgres.js read the array types: ${
           (error as Error).message
         }; it reconnects`,
+      );
+      return;
+    }
+    if (isOrphanServerCut(error)) {
+      // The connection is closing; postgres.js opens a new one for the next query.
+      event.preventDefault();
+      createLogger().warn(
+        `PostgreSQL ended a session under a statement nobody awaits any more: ${
+          (error as Error).message
+        }; postgres.js reconnects`,
       );
       return;
     }

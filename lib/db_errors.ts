@@ -29,6 +29,19 @@ export function isOrphanConnectTimeout(error: unknown): boolean {
     /\bconnectTimedOut \([^)\n]*\bpostgres\b[^)\n]*connection\.js/.test(error.stack ?? "");
 }
 
+/**
+ * The server's own word that it ended the session (SQLSTATE 57P01 from
+ * `pg_terminate_backend`, or any connection-class code), as postgres.js reads
+ * it in `ErrorResponse`, rejecting a promise nobody awaits: seen in 2 of 23
+ * runs of tests/fixtures/pg_cut_probe.ts (a cut every 200 ms) once sockets
+ * had TCP_NODELAY (lib/tcp_nodelay.ts), whose queries reach the server
+ * sooner. Recognised by its code and the frame that raised it.
+ */
+export function isOrphanServerCut(error: unknown): boolean {
+  return error instanceof Error && error.name === "PostgresError" && isConnectionError(error) &&
+    /\bat ErrorResponse \([^)\n]*\bpostgres\b[^)\n]*connection\.js/.test(error.stack ?? "");
+}
+
 /** An error thrown by postgres.js' deferred socket write on a cut connection, and only that. */
 export function isCutWrite(error: unknown): boolean {
   if (!(error instanceof Error)) return false;

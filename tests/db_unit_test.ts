@@ -11,6 +11,7 @@ import {
   isCutTypeFetch,
   isCutWrite,
   isOrphanConnectTimeout,
+  isOrphanServerCut,
 } from "../lib/db_errors.ts";
 
 const FRAME = "    at Immediate.nextWrite (file:///root/.cache/deno/npm/registry.npmjs.org/" +
@@ -70,6 +71,24 @@ Deno.test("db guard: a cut array-type fetch is recognised by its query and a con
   assert.ok(
     !isCutTypeFetch(Object.assign(new Error("cut"), { code: "57P01", query: "select 1" })),
   );
+});
+
+Deno.test("db guard: the server's end of a session, read by postgres.js' ErrorResponse, and only it", () => {
+  const frame = "    at ErrorResponse (file:///root/.cache/deno/npm/registry.npmjs.org/" +
+    "postgres/3.4.9/src/connection.js:815:30)\n    at handle (file:///root/.cache/deno/npm/" +
+    "registry.npmjs.org/postgres/3.4.9/src/connection.js:489:6)";
+  const ended = (code: string, at = frame) => {
+    const error = withStack(new Error("terminating connection due to administrator command"), at);
+    error.name = "PostgresError";
+    return Object.assign(error, { code });
+  };
+  assert.ok(isOrphanServerCut(ended("57P01")));
+  assert.ok(isOrphanServerCut(ended("08006")));
+  assert.ok(!isOrphanServerCut(ended("23505")), "a statement's error");
+  assert.ok(!isOrphanServerCut(ended("57P01", "    at flush (file:///x/flush.ts:1:1)")));
+  const plain = withStack(new Error("terminating connection"), frame);
+  assert.ok(!isOrphanServerCut(Object.assign(plain, { code: "57P01" })), "not a PostgresError");
+  assert.ok(!isOrphanServerCut({ name: "PostgresError", code: "57P01", stack: frame }));
 });
 
 Deno.test("db: connection errors are told from statement errors", () => {
