@@ -5,11 +5,13 @@
  * per partition) are gathered into one flush, so the warehouse sees one
  * transaction per fetch rather than one per partition. A flush runs in two
  * stages, `prepare` (validate, dead letters, warehouse) then `finish`
- * (transaction_items, offset commit). Up to `concurrency` flushes are in
- * flight: the next one prepares while the previous one prepares or finishes,
- * and Kafka fetches the one after meanwhile. Finishes run one at a time in
- * start order, so commits stay in order; and once a flush fails, every flush
- * already in flight fails too, so no later commit can pass over it.
+ * (transaction_items, offset commit). Up to `concurrency` flushes prepare at
+ * once, and up to `depth` are in flight (started, not finished): a flush
+ * waiting for its finish does not hold a prepare's place, so the warehouse
+ * takes the next batch while the items of the last go to Kafka, and Kafka
+ * fetches the one after meanwhile. Finishes run one at a time in start order,
+ * so commits stay in order; and once a flush fails, every flush already in
+ * flight fails too, so no later commit can pass over it.
  *
  * A flush starts beside one in flight only once `overlapSize` messages are
  * queued; a smaller remainder waits for the flush in flight to finish and
@@ -44,8 +46,10 @@ export interface BatcherOptions {
   lingerMs?: number;
   /** Messages per flush, at most; one item larger than this is flushed alone (default 20,000). */
   maxSize?: number;
-  /** Flushes in flight at once (default 2): their prepares overlap, their finishes do not. */
+  /** Prepares at once (default 2); finishes run one at a time. */
   concurrency?: number;
+  /** Flushes started and not yet finished, at most (default `concurrency + 2`). */
+  depth?: number;
   /** Messages queued before a flush starts beside one in flight (default `maxSize / 2`). */
   overlapSize?: number;
   /** Messages queued, at most, before `submit` waits for a flush to start (default `maxSize`). */
@@ -83,14 +87,16 @@ export function createBatcher<T, C>(
     lingerMs = 5,
     maxSize = 20_000,
     concurrency = 2,
+    depth = concurrency + 2,
     overlapSize = maxSize / 2,
     queueLimit = maxSize,
   }: BatcherOptions = {},
 ): Batcher<T> {
   let queue: Entry<T>[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
-  /** Flushes started and not yet finished. */
+  /** Flushes started and not yet finished, and those of them still preparing. */
   let inFlight = 0;
+  let preparing = 0;
   /** The finish of the last flush started: finishes run in start order. */
   let finishing: Promise<void> = Promise.resolve();
   /** Once a flush failed, every flush already in flight fails too, until none is left. */
@@ -120,7 +126,7 @@ export function createBatcher<T, C>(
   }
 
   function schedule(linger: boolean) {
-    if (inFlight >= concurrency || queue.length === 0) return checkIdle();
+    if (preparing >= concurrency || inFlight >= depth || queue.length === 0) return checkIdle();
     const queued = queue.reduce((sum, e) => sum + e.size, 0);
     // The finish of the flush in flight calls back here: the remainder goes then, grown.
     if (inFlight > 0 && queued < overlapSize) return;
@@ -146,10 +152,15 @@ export function createBatcher<T, C>(
     const entries = queue.slice(0, count);
     queue = queue.slice(count);
     inFlight++;
+    preparing++;
     for (const e of entries) e.started();
     admit();
     const prepared = stages.prepare(entries.map((e) => e.item));
-    prepared.catch(() => {});
+    const prepareOver = () => {
+      preparing--;
+      schedule(false);
+    };
+    prepared.then(prepareOver, prepareOver);
     finishing = finishing.then(async () => {
       try {
         if (failure) throw failure.error;

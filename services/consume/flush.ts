@@ -36,6 +36,7 @@ import {
   type SourceMessage,
 } from "./rows.ts";
 import { scanMessage } from "./scan.ts";
+import { owedEarlier } from "./staged.ts";
 import {
   clearOutbox,
   logDeadLetters,
@@ -107,10 +108,6 @@ export function createFlush(deps: FlushDeps): {
   finish(prepared: Prepared): Promise<BatchReport>;
 } {
   const { sql, producer, topics, log, signal, attempts } = deps;
-  // Items sent by the previous finish: the next flush prepared before their outbox rows went.
-  // They can be among its `earlier` transactions only (stored before it), so the set is made
-  // only for a flush that has some (a set of every id cost 0.3 µs an event).
-  let lastSent: readonly string[] = [];
 
   function stepper(parts: readonly Part[]) {
     const onWait = () => Promise.allSettled(parts.map((p) => p.heartbeat()));
@@ -186,19 +183,29 @@ export function createFlush(deps: FlushDeps): {
     const t3 = performance.now();
     const messages: ItemMessage[] = [];
     const sent: Accepted[] = [];
-    const owed: string[] = [];
-    const sentBefore = stored.outbox.earlier.length > 0 ? new Set(lastSent) : undefined;
+    let owed = 0;
+    if (stored.outbox.earlier.length > 0) {
+      // Transactions stored before this flush (a redelivery) that the outbox listed when its
+      // warehouse transaction read it: a flush that finished since may have sent their items
+      // and cleared them. Finishes run in order, so what the outbox lists now is still owed.
+      const listed = new Set(
+        await step(
+          "read the transaction_items outbox",
+          () => owedEarlier(sql, stored.outbox.earlier),
+        ),
+      );
+      for (const id of stored.outbox.earlier) if (!listed.has(id)) stored.publish.delete(id);
+    }
     for (const a of accepted) {
       // Only transactions are read from `transactions`, and only there.
       if (a.topicKey !== "transactions" || !stored.publish.has(a.id)) continue;
       stored.publish.delete(a.id);
-      owed.push(a.id);
-      if (sentBefore?.has(a.id)) continue;
+      owed++;
       addItemMessages(a, messages);
       sent.push(a);
     }
     const items = itemNotes(sent, messages.length);
-    if (owed.length > 0) {
+    if (owed > 0) {
       for (const chunk of bySize(messages)) {
         await step(
           "send transaction_items",
@@ -208,7 +215,6 @@ export function createFlush(deps: FlushDeps): {
       }
       await step("clear the transaction_items outbox", () => clearOutbox(sql, stored.outbox));
     }
-    lastSent = owed;
     const t4 = performance.now();
     await commitAll(parts);
     const t5 = performance.now();

@@ -86,7 +86,7 @@ export async function writeStaged(sql: Sql, rows: WarehouseRows): Promise<Writte
  * Among `ids` (transactions stored by an earlier warehouse transaction), those
  * an outstanding outbox row still lists: their items were never acknowledged.
  */
-export async function owedEarlier(tx: Tx, ids: readonly string[]): Promise<string[]> {
+export async function owedEarlier(tx: Sql | Tx, ids: readonly string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const owed = await tx<{ id: string }[]>`
     select distinct u.id from transaction_items_outbox o, unnest(o.event_ids) as u(id)
