@@ -20,10 +20,11 @@ import { createRedis } from "../lib/redis.ts";
 import { createBatcher } from "../services/consume/batcher.ts";
 import { copyLine } from "../services/consume/copy.ts";
 import { deadLetter } from "../services/consume/dead_letter.ts";
-import { itemMessage, transactionItems } from "../services/consume/enrich.ts";
+import { itemMessage, itemNotes, transactionItems } from "../services/consume/enrich.ts";
 import { bySize } from "../services/consume/flush.ts";
 import { advance, caughtUp, lagOf } from "../services/consume/offsets.ts";
 import { batchLines } from "../services/consume/report.ts";
+import { scanMessage } from "../services/consume/scan.ts";
 import {
   type Accepted,
   decodeMessage,
@@ -139,12 +140,13 @@ Deno.test("consume: a batch maps to one row per event, item, product and custome
     )
   ).filter(isAccepted) as Accepted[];
   const rows = warehouseRows(accepted);
+  // Events in the batch's order (the search read twice, from user_behavior, after the others).
   assert.deepEqual(rows.events.map((e) => [e.event_id, e.source_topic]), [
-    ["txn-1", "t.transactions"],
     ["txn-2", "t.transactions"],
+    ["txn-1", "t.transactions"],
     ["ub-5", "t.user_behavior"],
   ]);
-  assert.deepEqual(rows.transactionIds, ["txn-1", "txn-2"]);
+  assert.deepEqual(rows.transactionIds, ["txn-2", "txn-1"]);
   assert.deepEqual(
     rows.sales.map((s) => [s.detail_id, s.event_id, s.transaction_id, s.revenue_cents]),
     [[9, "ti-9", 1, 900], [10, "ti-10", 2, 750], [11, "ti-11", 2, 500]],
@@ -171,6 +173,23 @@ Deno.test("consume: a transaction becomes one transaction_item per item, exact b
       '"quantity":2,"unit_price_cents":79900,"revenue_cents":159800}',
   });
   assert.equal(items[1]!.revenue_cents, 1999);
+});
+
+Deno.test("consume: item notes count categories as their notes do, fast path or not", () => {
+  const events = [
+    transaction(1, 28, [[1, 1, 2, 79900], [2, 2, 1, 1999], [3, 4, 1, 500]]),
+    transaction(2, 29, [[4, 3, 1, 100]]),
+  ];
+  const scanned = events.map((e, i) => scanMessage("transactions", source(e, i))!);
+  assert.ok(scanned.every((a) => a !== undefined), "the fast path reads them");
+  const parsed = events.map((e, i) => decodeMessage("transactions", source(e, i)) as Accepted);
+  for (const accepted of [scanned, parsed, [scanned[0]!, parsed[1]!]]) {
+    const notes = itemNotes(accepted, 4);
+    const byNote = new Map<string, number>();
+    for (const n of notes) byNote.set(n.category, (byNote.get(n.category) ?? 0) + 1);
+    assert.deepEqual(notes.categories!(), byNote);
+    assert.deepEqual(Object.fromEntries(byNote), { Electronics: 2, Books: 2 });
+  }
 });
 
 Deno.test("consume: a dead letter keeps the original bytes and says where and why", () => {

@@ -13,12 +13,11 @@
  * @module
  */
 
-import { CART_TYPES } from "../../lib/contracts.ts";
 import { assertRowsIntact, type Sql } from "../../lib/db.ts";
 import { copyChecked, copyCheckedChunks } from "./copy.ts";
 import { binaryEventChunks, binarySaleChunks } from "./copy_binary.ts";
 import { type Accepted, type WarehouseRows, warehouseRows } from "./rows.ts";
-import { ScannedEvent } from "./scanned.ts";
+import { READ_TWICE } from "./warehouse_rows.ts";
 import {
   eventLines,
   owedEarlier,
@@ -27,15 +26,6 @@ import {
   upsertDimensions,
   type Written,
 } from "./staged.ts";
-
-/** Behaviour types produce sends on two topics (`user_behavior` and a subset topic). */
-const readTwice = new Set<string>(["search", ...CART_TYPES]);
-
-/** Whether `a` may come twice in normal running (see {@link readTwice}); a replay aside. */
-export function mayArriveTwice(a: Accepted): boolean {
-  if (a.topicKey === "transactions") return false;
-  return readTwice.has(a instanceof ScannedEvent ? a.type : a.event.event_type);
-}
 
 /** Thrown when the fast path could not write its batch (already rolled back). */
 export class FastPathFailed extends Error {
@@ -71,7 +61,7 @@ export async function writeDirect(
     return await sql.begin(async (tx) => {
       const ids: string[] = [];
       for (const r of rows.events) {
-        if (probeAll || readTwice.has(r.event_type)) ids.push(r.event_id);
+        if (probeAll || READ_TWICE.has(r.event_type)) ids.push(r.event_id);
       }
       const stored = new Set<string>();
       if (ids.length > 0) {

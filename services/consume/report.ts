@@ -81,15 +81,18 @@ export function batchLines(report: BatchReport): string[] {
       );
     }
   } else {
-    const byCategory = new Map<string, number>();
-    for (const item of report.items) {
-      byCategory.set(item.category, (byCategory.get(item.category) ?? 0) + 1);
-    }
-    const categories = [...byCategory].sort((a, b) => b[1] - a[1])
+    const categories = [...categoryCounts(report.items)].sort((a, b) => b[1] - a[1])
       .map(([c, n]) => `${c} ${fmt(n)}`).join(", ");
     lines.push(`📤 ${fmt(report.items.length)} transaction_item events sent (${categories})`);
   }
   return lines;
+}
+
+function categoryCounts(items: ItemNotes): Map<string, number> {
+  if (items.categories) return items.categories();
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(item.category, (counts.get(item.category) ?? 0) + 1);
+  return counts;
 }
 
 /** Logs a batch and adds it to `totals`. */

@@ -12,8 +12,9 @@
 
 import type { Sql } from "../../lib/db.ts";
 import { valueHash } from "./dead_letter.ts";
-import { FastPathFailed, mayArriveTwice, writeDirect } from "./direct.ts";
+import { FastPathFailed, writeDirect } from "./direct.ts";
 import { type Accepted, type Rejected, warehouseRows } from "./rows.ts";
+import { mayArriveTwice } from "./warehouse_rows.ts";
 import { writeStaged } from "./staged.ts";
 
 export interface StoreResult {
