@@ -66,25 +66,31 @@ export function eventIdIs(s: Scan, prefix: Uint8Array, id: number): boolean {
 const lastSecond = new Uint8Array(19);
 let lastSecondMs = NaN;
 const TIMESTAMP_SHAPE = "dddd-dd-ddTdd:dd:dd.dddZ";
+// The shape as positions: a loop over the shape's characters cost 0.4 µs an event.
+const DIGITS = Uint8Array.from([...TIMESTAMP_SHAPE].flatMap((c, i) => c === "d" ? [i] : []));
+const MARKS = Uint8Array.from([...TIMESTAMP_SHAPE].flatMap((c, i) => c === "d" ? [] : [i]));
 
 /** Event time of a `YYYY-MM-DDTHH:MM:SS.mmmZ` timestamp that Date.parse accepts; else NaN. */
 export function timestampMs(s: Scan): number {
   const start = s.values[F.timestamp]!;
   if (start === NULL || s.ends[F.timestamp]! - start !== TIMESTAMP_SHAPE.length) return NaN;
   const b = s.bytes;
-  for (let i = 0; i < TIMESTAMP_SHAPE.length; i++) {
-    const c = b[start + i]!;
-    const want = TIMESTAMP_SHAPE.charCodeAt(i);
-    if (want === 0x64 ? c < C.Zero || c > C.Nine : c !== want) return NaN;
+  for (let k = 0; k < MARKS.length; k++) {
+    const i = MARKS[k]!;
+    if (b[start + i] !== TIMESTAMP_SHAPE.charCodeAt(i)) return NaN;
+  }
+  for (let k = 0; k < DIGITS.length; k++) {
+    if (((b[start + DIGITS[k]!]! - C.Zero) >>> 0) > 9) return NaN;
   }
   // Plain clock times only (no hour 24, no leap second): those Date.parse handles alike
   // with any milliseconds, which the tests check.
   const two = (i: number) => (b[start + i]! - C.Zero) * 10 + b[start + i + 1]! - C.Zero;
   if (two(11) > 23 || two(14) > 59 || two(17) > 59) return NaN;
+  // From the end: the seconds differ first.
   let same = lastSecondMs === lastSecondMs; // not NaN
-  for (let i = 0; same && i < 19; i++) same = b[start + i] === lastSecond[i];
+  for (let i = 18; same && i >= 0; i--) same = b[start + i] === lastSecond[i];
   if (!same) {
-    lastSecond.set(b.subarray(start, start + 19));
+    for (let i = 0; i < 19; i++) lastSecond[i] = b[start + i]!;
     // Date.parse itself decides what is a date; the milliseconds only add on.
     lastSecondMs = Date.parse(`${String.fromCharCode(...lastSecond)}.000Z`);
   }
