@@ -67,26 +67,36 @@ function readSmallVarLong(decoder: DecoderLike): number | undefined {
   return undefined;
 }
 
-/** kafkajs' record decoder (record/v0/decoder.js) with numbers instead of `Long`s. */
-export function decodeRecord(decoder: DecoderLike, batchContext: BatchContext = {}): unknown {
-  const {
-    firstOffset,
-    firstTimestamp,
-    magicByte,
-    isControlBatch = false,
-    timestampType,
-    maxTimestamp,
-  } = batchContext;
-  const baseOffset = Number(firstOffset);
-  const baseTimestamp = Number(firstTimestamp);
+// The batch whose base offset and timestamp were read last: its records share them, and
+// checking them again per record made two strings a record.
+let baseOf: BatchContext | undefined;
+let baseOffset = NaN;
+let baseTimestamp = NaN;
+
+/** Reads the batch's base offset and timestamp as numbers; false when they are not exact. */
+function readBases(batchContext: BatchContext): boolean {
+  if (batchContext === baseOf) return true;
+  const { firstOffset, firstTimestamp } = batchContext;
+  const offset = Number(firstOffset);
+  const timestamp = Number(firstTimestamp);
   if (
     typeof firstOffset !== "string" || typeof firstTimestamp !== "string" ||
-    !Number.isSafeInteger(baseOffset) || !Number.isSafeInteger(baseTimestamp) ||
-    Math.abs(baseOffset) >= 2 ** 52 ||
-    String(baseOffset) !== firstOffset || String(baseTimestamp) !== firstTimestamp
+    !Number.isSafeInteger(offset) || !Number.isSafeInteger(timestamp) ||
+    Math.abs(offset) >= 2 ** 52 ||
+    String(offset) !== firstOffset || String(timestamp) !== firstTimestamp
   ) {
-    return originalDecodeRecord(decoder, batchContext);
+    return false;
   }
+  baseOf = batchContext;
+  baseOffset = offset;
+  baseTimestamp = timestamp;
+  return true;
+}
+
+/** kafkajs' record decoder (record/v0/decoder.js) with numbers instead of `Long`s. */
+export function decodeRecord(decoder: DecoderLike, batchContext: BatchContext = {}): unknown {
+  const { magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
+  if (!readBases(batchContext)) return originalDecodeRecord(decoder, batchContext);
   const start = decoder.offset;
   const attributes = decoder.readInt8();
   const timestampDelta = readSmallVarLong(decoder);
