@@ -298,6 +298,26 @@ Deno.test("consume: a batch that does not fit the queue waits for a flush to sta
   await batcher.idle();
 });
 
+Deno.test("consume: the batcher's first flushes are small, doubling up to the largest", async () => {
+  const sizes: number[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const batcher = createBatcher<number, number[]>({
+    prepare: async (items) => {
+      sizes.push(items.length);
+      if (sizes.length === 1) await gate;
+      return items;
+    },
+    finish: () => Promise.resolve(),
+  }, { lingerMs: 1, maxSize: 8, firstSize: 2, overlapSize: 1, queueLimit: 100, concurrency: 1 });
+  // One message per item: the first flush takes 2, then 4, then 8 at most.
+  const submitted = await Promise.all(Array.from({ length: 20 }, (_, i) => batcher.submit(i, 1)));
+  release();
+  await Promise.all(submitted.map((s) => s.done));
+  assert.deepEqual(sizes, [2, 4, 8, 6]);
+  await batcher.idle();
+});
+
 Deno.test("consume: a failed flush fails those in flight after it, then flushes run again", async () => {
   const batcher = createBatcher<number, number[]>({
     prepare: (items) => items[0] === 1 ? Promise.reject(new Error("down")) : Promise.resolve(items),

@@ -46,6 +46,11 @@ export interface BatcherOptions {
   lingerMs?: number;
   /** Messages per flush, at most; one item larger than this is flushed alone (default 20,000). */
   maxSize?: number;
+  /**
+   * The first flush's limit instead of `maxSize`, doubled at each flush up to it (default
+   * `maxSize`): a slow start, so that the warehouse gets work while the process warms up.
+   */
+  firstSize?: number;
   /** Prepares at once (default 2); finishes run one at a time. */
   concurrency?: number;
   /** Flushes started and not yet finished, at most (default `concurrency + 2`). */
@@ -86,6 +91,7 @@ export function createBatcher<T, C>(
   {
     lingerMs = 5,
     maxSize = 20_000,
+    firstSize = maxSize,
     concurrency = 2,
     depth = concurrency + 2,
     overlapSize = maxSize / 2,
@@ -102,6 +108,8 @@ export function createBatcher<T, C>(
   /** Once a flush failed, every flush already in flight fails too, until none is left. */
   let failure: { error: unknown } | undefined;
   let idleWaiters: (() => void)[] = [];
+  /** Messages per flush, at most, for the next flush (the slow start). */
+  let limit = Math.min(firstSize, maxSize);
 
   function submit(item: T, size: number): Promise<{ done: Promise<void> }> {
     return new Promise((accept) => {
@@ -130,7 +138,7 @@ export function createBatcher<T, C>(
     const queued = queue.reduce((sum, e) => sum + e.size, 0);
     // The finish of the flush in flight calls back here: the remainder goes then, grown.
     if (inFlight > 0 && queued < overlapSize) return;
-    if (linger && inFlight === 0 && queued < maxSize) {
+    if (linger && inFlight === 0 && queued < limit) {
       timer ??= setTimeout(() => {
         timer = undefined;
         schedule(false);
@@ -145,12 +153,13 @@ export function createBatcher<T, C>(
   function start() {
     let size = 0;
     let count = 0;
-    while (count < queue.length && (count === 0 || size + queue[count]!.size <= maxSize)) {
+    while (count < queue.length && (count === 0 || size + queue[count]!.size <= limit)) {
       size += queue[count]!.size;
       count++;
     }
     const entries = queue.slice(0, count);
     queue = queue.slice(count);
+    limit = Math.min(limit * 2, maxSize);
     inFlight++;
     preparing++;
     for (const e of entries) e.started();
