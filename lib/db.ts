@@ -18,6 +18,7 @@ import { redact } from "./config.ts";
 import { retry } from "./retry.ts";
 import { createLogger, type Logger } from "./log.ts";
 import {
+  assertRowsIntact,
   isConnectionError,
   isCutTypeFetch,
   isCutWrite,
@@ -25,7 +26,7 @@ import {
   isOrphanServerCut,
 } from "./db_errors.ts";
 
-export { isConnectionError };
+export { assertRowsIntact, isConnectionError };
 
 export type Sql = postgres.Sql;
 
@@ -144,24 +145,16 @@ export function guardNullSocketWrites(): void {
   if (guarded) return;
   guarded = true;
   const onFault = (error: unknown, event: Event) => {
-    if (isCutTypeFetch(error)) {
-      // Nothing to repair: the connection reconnects and fetches the types again.
+    // Nothing to repair for these: the connection is gone, and postgres.js opens a new one
+    // (and fetches the array types again) for the next query.
+    const passing = isCutTypeFetch(error)
+      ? "PostgreSQL connection cut while postgres.js read the array types"
+      : isOrphanServerCut(error)
+      ? "PostgreSQL ended a session under a statement nobody awaits any more"
+      : undefined;
+    if (passing) {
       event.preventDefault();
-      createLogger().warn(
-        `PostgreSQL connection cut while postgres.js read the array types: ${
-          (error as Error).message
-        }; it reconnects`,
-      );
-      return;
-    }
-    if (isOrphanServerCut(error)) {
-      // The connection is closing; postgres.js opens a new one for the next query.
-      event.preventDefault();
-      createLogger().warn(
-        `PostgreSQL ended a session under a statement nobody awaits any more: ${
-          (error as Error).message
-        }; postgres.js reconnects`,
-      );
+      createLogger().warn(`${passing}: ${(error as Error).message}; postgres.js reconnects`);
       return;
     }
     if (!isCutWrite(error) && !isOrphanConnectTimeout(error)) return;
@@ -175,37 +168,6 @@ export function guardNullSocketWrites(): void {
   };
   globalThis.addEventListener("error", (event) => onFault(event.error, event));
   globalThis.addEventListener("unhandledrejection", (event) => onFault(event.reason, event));
-}
-
-/**
- * Throws a connection error (`CONNECTION_CLOSED`, which callers retry as after
- * any cut) when `rows` has a missing row. Seen in CI under PostgreSQL cuts: a
- * page of postgres.js 3.4.9 results held an `undefined` row, and reading it
- * ended the producer (`Cannot read properties of undefined (reading 'id')`).
- * postgres.js keeps its row index per connection and resets it only when a
- * statement completes (`CommandComplete`), not when the connection closes, so
- * a result read after a cut can start at a stale index; cheap to check, and a
- * retry reads the rows again.
- *
- * @example
- * ```ts
- * import { assertRowsIntact } from "./db.ts";
- * assertRowsIntact([{ id: 1 }], "read a page"); // [{ id: 1 }]
- * ```
- */
-export function assertRowsIntact<T>(rows: T[], what: string): T[] {
-  for (let i = 0; i < rows.length; i++) {
-    if (rows[i] === undefined || rows[i] === null) {
-      throw Object.assign(
-        new Error(
-          `Cannot ${what} as row ${i} of ${rows.length} is missing from the result ` +
-            "(postgres.js after a cut connection); reading it again",
-        ),
-        { code: "CONNECTION_CLOSED" },
-      );
-    }
-  }
-  return rows;
 }
 
 /**

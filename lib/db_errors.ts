@@ -63,3 +63,34 @@ export function isConnectionError(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? "");
   return /^(08|57|53)/.test(code) || /^(CONNECT|E[A-Z]+$)/.test(code);
 }
+
+/**
+ * Throws a connection error (`CONNECTION_CLOSED`, which callers retry as after
+ * any cut) when `rows` has a missing row. Seen in CI under PostgreSQL cuts: a
+ * page of postgres.js 3.4.9 results held an `undefined` row, and reading it
+ * ended the producer (`Cannot read properties of undefined (reading 'id')`).
+ * postgres.js keeps its row index per connection and resets it only when a
+ * statement completes (`CommandComplete`), not when the connection closes, so
+ * a result read after a cut can start at a stale index; cheap to check, and a
+ * retry reads the rows again.
+ *
+ * @example
+ * ```ts
+ * import { assertRowsIntact } from "./db_errors.ts";
+ * assertRowsIntact([{ id: 1 }], "read a page"); // [{ id: 1 }]
+ * ```
+ */
+export function assertRowsIntact<T>(rows: T[], what: string): T[] {
+  for (let i = 0; i < rows.length; i++) {
+    if (rows[i] === undefined || rows[i] === null) {
+      throw Object.assign(
+        new Error(
+          `Cannot ${what} as row ${i} of ${rows.length} is missing from the result ` +
+            "(postgres.js after a cut connection); reading it again",
+        ),
+        { code: "CONNECTION_CLOSED" },
+      );
+    }
+  }
+  return rows;
+}

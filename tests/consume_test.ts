@@ -21,7 +21,7 @@ import { createBatcher } from "../services/consume/batcher.ts";
 import { copyLine } from "../services/consume/copy.ts";
 import { deadLetter } from "../services/consume/dead_letter.ts";
 import { itemMessage, itemNotes, transactionItems } from "../services/consume/enrich.ts";
-import { bySize } from "../services/consume/flush.ts";
+import { bySize } from "../services/consume/sender.ts";
 import { advance, caughtUp, lagOf } from "../services/consume/offsets.ts";
 import { batchLines } from "../services/consume/report.ts";
 import { scanMessage } from "../services/consume/scan.ts";

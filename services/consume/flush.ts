@@ -25,7 +25,7 @@ import type { Logger } from "../../lib/log.ts";
 import { deadLetter } from "./dead_letter.ts";
 import { addItemMessages, type ItemMessage, itemNotes } from "./enrich.ts";
 import { persist } from "./persist.ts";
-import type { Sender } from "./sender.ts";
+import { bySize, type Sender } from "./sender.ts";
 import type { BatchReport } from "./report.ts";
 import {
   type Accepted,
@@ -283,29 +283,6 @@ export function createFlush(deps: FlushDeps): {
     }
     return topic;
   }
-}
-
-/** Bytes per send: each partition's record batch must stay under the topic's 4 MiB limit. */
-const SEND_BYTES = 256 * 1024;
-
-/** Splits messages into sends of about {@link SEND_BYTES} (a larger message goes alone). */
-export function* bySize<T extends { value: string | Uint8Array | null }>(
-  messages: readonly T[],
-  limit = SEND_BYTES,
-): Generator<T[]> {
-  let chunk: T[] = [];
-  let bytes = 0;
-  for (const m of messages) {
-    const size = m.value === null ? 0 : m.value.length;
-    if (chunk.length > 0 && bytes + size > limit) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(m);
-    bytes += size;
-  }
-  if (chunk.length > 0) yield chunk;
 }
 
 function buffer(bytes: Uint8Array | null): Buffer | null {
