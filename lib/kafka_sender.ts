@@ -39,8 +39,12 @@ export interface TopicMessages {
 }
 
 export interface KafkaSender {
-  /** Connects a producer now (a start-up check); `send` connects one when needed. */
-  connect(): Promise<void>;
+  /**
+   * Connects a producer now (a start-up check), and learns the partition
+   * counts of `topics` (an admin client's round trips, which the first send
+   * to each would otherwise wait for); `send` connects one when needed.
+   */
+  connect(topics?: readonly string[]): Promise<void>;
   /** Resolves once every partition written to was acknowledged by all in-sync replicas. */
   send(batch: readonly TopicMessages[]): Promise<void>;
   /** Drops the producer; the next send connects a new one. */
@@ -108,14 +112,17 @@ export function createKafkaSender(
    * A re-send of the same objects keeps the partitions they got.
    */
   async function place(batch: readonly TopicMessages[]): Promise<void> {
-    const unknown = [...new Set(batch.map((b) => b.topic))].filter((t) => !partitions.has(t));
-    if (unknown.length > 0) {
-      for (const [t, n] of await partitionsOf(unknown)) partitions.set(t, n);
-    }
+    await learn(batch.map((b) => b.topic));
     for (const { topic, messages } of batch) {
       const count = partitions.get(topic)!;
       for (const m of messages) m.partition ??= partitionOf(m.key, count);
     }
+  }
+
+  async function learn(topics: readonly string[]): Promise<void> {
+    const unknown = [...new Set(topics)].filter((t) => !partitions.has(t));
+    if (unknown.length === 0) return;
+    for (const [t, n] of await partitionsOf(unknown)) partitions.set(t, n);
   }
 
   function partitionOf(key: Message["key"], count: number): number {
@@ -152,7 +159,11 @@ export function createKafkaSender(
   }
 
   return {
-    connect: () => serial(async () => void await connected()),
+    connect: (topics = []) =>
+      serial(async () => {
+        await connected();
+        await learn(topics);
+      }),
     send: (batch) => serial(() => sendNow(batch)),
     reset: () => serial(reset),
     close: () => serial(reset),

@@ -122,6 +122,23 @@ Deno.test("kafka sender: keyed messages keep kafkajs' partition, keyless ones ro
   await sender.close();
 });
 
+Deno.test("kafka sender: connect learns the topics' partitions once; sends do not ask again", async () => {
+  const fakes = fakeProducers(() => false);
+  const asked: string[][] = [];
+  const partitionsOf = (topics: string[]) => {
+    asked.push(topics);
+    return fourPartitions(topics);
+  };
+  const sender = createKafkaSender(kafka, { make: fakes.make, partitionsOf });
+  await sender.connect(["items", "letters", "items"]);
+  assert.deepEqual(fakes.log, ["connect 1"]);
+  await sender.send(one("items"));
+  await sender.send(one("letters"));
+  await sender.send(one("other"));
+  assert.deepEqual(asked, [["items", "letters"], ["other"]]);
+  await sender.close();
+});
+
 Deno.test("kafka sender: unacknowledged names each partition sent to and not acknowledged", () => {
   // kafkajs#1303: partition 3 moved to broker B, which had already answered for 1 and 2.
   const sent = [

@@ -168,7 +168,10 @@ export function createWarehouseConsumer(
       await reach("read the offsets", () => heartbeat!.refresh());
       targets = progress.ends;
       producer = createItemsSender(kafka);
-      await reach(`connect a producer to Kafka at ${brokers}`, () => producer!.connect());
+      await reach(
+        `connect a producer to Kafka at ${brokers}`,
+        () => producer!.connect([n.topics.transactionItems, n.topics.deadLetters]),
+      );
 
       const ns = config.namespace ? ` (namespace ${config.namespace})` : "";
       log.info(`🚀 Warehouse consumer started${ns}${drain ? ", draining" : ""}`);
