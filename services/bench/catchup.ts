@@ -12,6 +12,8 @@ import type { Progress } from "./progress.ts";
 import type { StageRun } from "./measurements.ts";
 import { runStage, type StageExit } from "./stage_process.ts";
 import { watchPostgresCpu } from "./pg_cpu.ts";
+import { checkpoint } from "./checkpoint.ts";
+import { loadConfig } from "../../lib/config.ts";
 
 export type DrainStage = "produce" | "consume" | "aggregate";
 
@@ -40,6 +42,8 @@ async function timed(
   events = 0,
 ): Promise<StageExit & { pgCpuSeconds: number }> {
   progress.update(label);
+  // A backlog's phase starts from a fresh checkpoint (./checkpoint.ts); an idle run needs none.
+  if (events > 0) await checkpoint(loadConfig(env).databases.dwh);
   const pg = watchPostgresCpu(env.PIPELINE_NAMESPACE ?? "");
   try {
     // Generous (2 minutes plus 1 ms per event): only a stage that hangs hits it.

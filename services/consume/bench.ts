@@ -20,6 +20,7 @@ import { loadConfig } from "../../lib/config.ts";
 import { type Names, names, type TransactionEvent } from "../../lib/contracts.ts";
 import { connect } from "../../lib/db.ts";
 import { runCopyAnchor } from "../bench/anchors.ts";
+import { checkpoint } from "../bench/checkpoint.ts";
 import { exportWarehouseRows } from "../bench/copy_anchor.ts";
 import { createKafka, createProducer, ensureTopics } from "../../lib/kafka.ts";
 import { createLogger, silentLogger } from "../../lib/log.ts";
@@ -151,6 +152,8 @@ if (import.meta.main) {
           concurrency: Number(flags.concurrency),
         },
       );
+      // As the bench's timed phases (services/bench/checkpoint.ts).
+      await checkpoint(config.databases.dwh);
       const cpuBefore = process.cpuUsage();
       const summary = await consumer.run(new AbortController().signal);
       const cpu = process.cpuUsage(cpuBefore);
