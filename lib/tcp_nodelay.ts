@@ -6,8 +6,8 @@
  * Why: postgres.js 3.4.9 and kafkajs 2.2.4 leave it on (Node's default), and
  * a request whose last TCP segment is small then waits for the server's
  * delayed ACK: 40 ms. In the consumer, the dimension upsert after a COPY took
- * 42-46 ms where PostgreSQL spent 5 (a flush's warehouse step 300 ms, so one
- * flush in eight was that wait); with the delay off, 2-5 ms. postgres.js has no
+ * 42-46 ms where PostgreSQL spent 5 (an eighth of a flush's 300 ms warehouse
+ * step); with the delay off, 2-5 ms. postgres.js has no
  * option for it (only a whole custom socket, which would bypass its connect
  * timeout and host list), so the one place every client's socket passes
  * through, `Socket#connect`, asks for it. ioredis asks for it itself.
