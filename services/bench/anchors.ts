@@ -8,6 +8,7 @@
 
 import { kafkaJarsDir } from "../stack/mod.ts";
 import type { Sql } from "../../lib/db.ts";
+import { checkpoint } from "./checkpoint.ts";
 import { type BenchNamespace, createExtraTopic } from "./namespace.ts";
 import { consumerPerformance, producerPerformance } from "./kafka_perf.ts";
 import type { ConsumerPerfResult, ProducerPerfResult } from "./kafka_tools_output.ts";
@@ -115,8 +116,8 @@ export async function runCopyAnchor(
     const data = copyData(rows, format);
     if (!data) continue;
     for (let run = 1; run <= runs; run++) {
-      // Each load from a fresh checkpoint, as each timed drain (./checkpoint.ts).
-      await sql`checkpoint`.catch(() => {});
+      // Each load from a fresh checkpoint, as each timed drain.
+      await checkpoint(sql);
       const r = await copyAnchor(sql, data, counts, { format });
       if (!best || r.ms < best.ms) best = r;
       const perS = round(rate(r.rows, r.ms)) ?? 0;

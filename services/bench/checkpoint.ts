@@ -12,25 +12,26 @@
  * @module
  */
 
-import { connect } from "../../lib/db.ts";
+import { connect, type Sql } from "../../lib/db.ts";
 
 /**
- * Runs `CHECKPOINT` on the server of `url`; false when the role may not (a
- * managed server), which leaves the phases as they were.
+ * Runs `CHECKPOINT` on the server of `on` (a URL, connected for this alone,
+ * or an open connection); false when the role may not (a managed server),
+ * which leaves the phases as they were.
  *
  * @example
  * ```ts ignore
  * await checkpoint("postgres://postgres@127.0.0.1:5432/dwh_db");
  * ```
  */
-export async function checkpoint(url: string): Promise<boolean> {
-  const sql = connect(url, { max: 1 });
+export async function checkpoint(on: string | Sql): Promise<boolean> {
+  const sql = typeof on === "string" ? connect(on, { max: 1 }) : on;
   try {
     await sql`checkpoint`;
     return true;
   } catch {
     return false;
   } finally {
-    await sql.end({ timeout: 5 });
+    if (sql !== on) await sql.end({ timeout: 5 });
   }
 }
