@@ -66,7 +66,7 @@ Deno.test({
       const parts: ConsumePart[] = [];
       const stop = new AbortController();
       const all = Promise.withResolvers<void>();
-      const batcher: Batcher<ConsumePart> = {
+      const batcher: Pick<Batcher<ConsumePart>, "submit" | "idle"> = {
         submit(part) {
           parts.push(part);
           if (new Set(parts.map((p) => p.partition)).size === partitions) all.resolve();

@@ -22,7 +22,7 @@ import { copyLine } from "../services/consume/copy.ts";
 import { deadLetter } from "../services/consume/dead_letter.ts";
 import { itemMessage, itemNotes, transactionItems } from "../services/consume/enrich.ts";
 import { bySize } from "../services/consume/sender.ts";
-import { advance, caughtUp, lagOf } from "../services/consume/offsets.ts";
+import { advance, caughtUp, fetchTracker, lagOf } from "../services/consume/offsets.ts";
 import { batchLines } from "../services/consume/report.ts";
 import { scanMessage } from "../services/consume/scan.ts";
 import {
@@ -273,6 +273,35 @@ Deno.test("consume: beside a flush in flight, small batches wait and go together
   await batcher.idle();
 });
 
+Deno.test("consume: once released, a small remainder starts beside a flush in flight", async () => {
+  const log: string[] = [];
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => open = resolve);
+  const batcher = createBatcher<string, string[]>({
+    prepare: async (items) => {
+      log.push(`prepare ${items.join("+")}`);
+      if (items.includes("a")) await gate;
+      return items;
+    },
+    finish: (items) => {
+      log.push(`finish ${items.join("+")}`);
+      return Promise.resolve();
+    },
+  }, { lingerMs: 1, maxSize: 10, overlapSize: 5, queueLimit: 10 });
+  const a = await batcher.submit("a", 4);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const b = await batcher.submit("b", 2);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(log, ["prepare a"], "b is below overlapSize: it waits for a");
+  batcher.release();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(log, ["prepare a", "prepare b"], "released, b starts while a prepares");
+  open();
+  await Promise.all([a.done, b.done]);
+  assert.deepEqual(log, ["prepare a", "prepare b", "finish a", "finish b"]);
+  await batcher.idle();
+});
+
 Deno.test("consume: a batch that does not fit the queue waits for a flush to start", async () => {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
@@ -344,6 +373,22 @@ Deno.test("consume: lag and the drain target follow committed offsets", () => {
   advance(committed, [{ topic: "a", partition: 0, offset: 4 }]);
   assert.equal(committed.get("a:0"), 10);
   assert.equal(caughtUp(ends, committed), true);
+});
+
+Deno.test("consume: a drain has fetched all once every target partition reaches its end", () => {
+  const ends = [
+    { topic: "a", partition: 0, low: 0, high: 10 },
+    { topic: "a", partition: 1, low: 0, high: 8 },
+    { topic: "b", partition: 0, low: 3, high: 3 },
+  ];
+  // a:1 was committed to its end before the drain: nothing of it will be fetched.
+  const fetched = fetchTracker(ends, new Map([["a:1", 8]]));
+  assert.equal(fetched.add("a", 0, 6), false);
+  assert.equal(fetched.add("a", 0, 9), false);
+  assert.equal(fetched.add("a", 0, 10), true);
+  const other = fetchTracker(ends, new Map());
+  assert.equal(other.add("a", 0, 10), false, "a:1 is still to fetch");
+  assert.equal(other.add("a", 1, 8), true);
 });
 
 Deno.test("consume: COPY text escapes what COPY reads as syntax", () => {

@@ -20,7 +20,10 @@
  * made flushes of a single partition's few hundred messages (one in two, when
  * the stages ran together). Batches are admitted to the queue (`submit`
  * resolves) while it holds fewer than `queueLimit` messages, so that Kafka
- * keeps fetching while the flushes run.
+ * keeps fetching while the flushes run. Once nothing more is coming (the end of
+ * a drain), `release` lets the remainder start without waiting to grow: in a
+ * 100,000-event drain the last 8,000 messages waited some 200 ms for the
+ * flushes before them to finish.
  *
  * @module
  */
@@ -34,6 +37,11 @@ export interface Batcher<T> {
   submit(item: T, size: number): Promise<{ done: Promise<void> }>;
   /** Resolves when nothing is queued or in flight. */
   idle(): Promise<void>;
+  /**
+   * Nothing more is coming: what is queued, and whatever comes after, starts
+   * as soon as a prepare's place is free, without waiting for `overlapSize`.
+   */
+  release(): void;
 }
 
 export interface Stages<T, C> {
@@ -110,6 +118,7 @@ export function createBatcher<T, C>(
   let idleWaiters: (() => void)[] = [];
   /** Messages per flush, at most, for the next flush (the slow start). */
   let limit = Math.min(firstSize, maxSize);
+  let released = false;
 
   function submit(item: T, size: number): Promise<{ done: Promise<void> }> {
     return new Promise((accept) => {
@@ -137,7 +146,7 @@ export function createBatcher<T, C>(
     if (preparing >= concurrency || inFlight >= depth || queue.length === 0) return checkIdle();
     const queued = queue.reduce((sum, e) => sum + e.size, 0);
     // The finish of the flush in flight calls back here: the remainder goes then, grown.
-    if (inFlight > 0 && queued < overlapSize) return;
+    if (inFlight > 0 && queued < overlapSize && !released) return;
     if (linger && inFlight === 0 && queued < limit) {
       timer ??= setTimeout(() => {
         timer = undefined;
@@ -201,5 +210,10 @@ export function createBatcher<T, C>(
     });
   }
 
-  return { submit, idle };
+  function release() {
+    released = true;
+    schedule(false);
+  }
+
+  return { submit, idle, release };
 }

@@ -21,7 +21,7 @@ import { createBatcher } from "./batcher.ts";
 import { createFlush, type Part, type Prepared } from "./flush.ts";
 import { createHeartbeat, type Progress } from "./heartbeat.ts";
 import { consumeLoop } from "./loop.ts";
-import { advance, caughtUp, lagOf, type PartitionEnds } from "./offsets.ts";
+import { advance, caughtUp, fetchTracker, lagOf, type PartitionEnds } from "./offsets.ts";
 import { errorText, persist } from "./persist.ts";
 import { recordBatch, type Totals } from "./report.ts";
 import { createItemsSender, type Sender } from "./sender.ts";
@@ -215,6 +215,8 @@ export function createWarehouseConsumer(
         finish: async (prepared) =>
           recordBatch(log, totals, await flush.finish(prepared).catch(giveUp)),
       }, { maxSize: maxBatchMessages, firstSize: FIRST_FLUSH, concurrency });
+      // A drain's last batches need not wait to grow: nothing comes after them.
+      const fetched = drain ? fetchTracker(targets, progress.committed) : undefined;
 
       beating = heartbeat.loop(stop.signal, drain ? Math.min(heartbeatMs, 500) : heartbeatMs);
       await consumeLoop({
@@ -222,7 +224,14 @@ export function createWarehouseConsumer(
         group,
         topicKey,
         partitionCount: progress.ends.length,
-        batcher,
+        batcher: {
+          submit(part, size) {
+            const queued = batcher.submit(part, size);
+            if (fetched?.add(part.topic, part.partition, Number(part.nextOffset))) batcher.release();
+            return queued;
+          },
+          idle: () => batcher.idle(),
+        },
         log,
         signal: stop.signal,
         attempts,

@@ -30,7 +30,7 @@ export interface LoopDeps {
   /** Namespaced topic -> its contract key. */
   topicKey: ReadonlyMap<string, InputTopic>;
   partitionCount: number;
-  batcher: Batcher<Part>;
+  batcher: Pick<Batcher<Part>, "submit" | "idle">;
   log: Logger;
   /** Ends the loop (stop, or drain done); in-flight flushes still finish. */
   signal: AbortSignal;

@@ -64,3 +64,29 @@ export function advance(
     if ((committed.get(key) ?? -1) < c.offset) committed.set(key, c.offset);
   }
 }
+
+/**
+ * Follows what a drain has fetched: `add` takes each batch handed over (its
+ * next offset) and says whether, with it, every target partition is fetched
+ * to its end offset (a partition whose commit is there already counts).
+ *
+ * @example
+ * ```ts
+ * import { fetchTracker } from "./offsets.ts";
+ * const fetched = fetchTracker([{ topic: "t", partition: 0, low: 0, high: 10 }], new Map());
+ * fetched.add("t", 0, 6); // false
+ * fetched.add("t", 0, 10); // true
+ * ```
+ */
+export function fetchTracker(
+  targets: readonly PartitionEnds[],
+  committed: Committed,
+): { add(topic: string, partition: number, next: number): boolean } {
+  const reached: Committed = new Map(committed);
+  return {
+    add(topic, partition, next) {
+      advance(reached, [{ topic, partition, offset: next }]);
+      return caughtUp(targets, reached);
+    },
+  };
+}
