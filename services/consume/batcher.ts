@@ -217,3 +217,34 @@ export function createBatcher<T, C>(
 
   return { submit, idle, release };
 }
+
+/**
+ * `batcher` for a producer of items that knows its last one: each item is
+ * submitted, and once `isLast` says nothing comes after it, the batcher is
+ * released (see {@link Batcher.release}).
+ *
+ * @example
+ * ```ts
+ * import { createBatcher, releasedAfter } from "./batcher.ts";
+ * const batcher = createBatcher<number, number[]>({
+ *   prepare: (items) => Promise.resolve(items),
+ *   finish: () => Promise.resolve(),
+ * });
+ * const input = releasedAfter(batcher, (n) => n === 3);
+ * await Promise.all([1, 2, 3].map((n) => input.submit(n, 1)));
+ * await input.idle();
+ * ```
+ */
+export function releasedAfter<T>(
+  batcher: Batcher<T>,
+  isLast: (item: T) => boolean,
+): Pick<Batcher<T>, "submit" | "idle"> {
+  return {
+    submit(item, size) {
+      const queued = batcher.submit(item, size);
+      if (isLast(item)) batcher.release();
+      return queued;
+    },
+    idle: () => batcher.idle(),
+  };
+}

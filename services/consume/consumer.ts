@@ -17,7 +17,7 @@ import { CommitError } from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
 import { createRedis, type Redis } from "../../lib/redis.ts";
 import { sleep } from "../../lib/retry.ts";
-import { createBatcher } from "./batcher.ts";
+import { createBatcher, releasedAfter } from "./batcher.ts";
 import { createFlush, type Part, type Prepared } from "./flush.ts";
 import { createHeartbeat, type Progress } from "./heartbeat.ts";
 import { consumeLoop } from "./loop.ts";
@@ -216,7 +216,8 @@ export function createWarehouseConsumer(
           recordBatch(log, totals, await flush.finish(prepared).catch(giveUp)),
       }, { maxSize: maxBatchMessages, firstSize: FIRST_FLUSH, concurrency });
       // A drain's last batches need not wait to grow: nothing comes after them.
-      const fetched = drain ? fetchTracker(targets, progress.committed) : undefined;
+      const fetched = fetchTracker(targets, progress.committed);
+      const isLast = (p: Part) => fetched.add(p.topic, p.partition, Number(p.nextOffset));
 
       beating = heartbeat.loop(stop.signal, drain ? Math.min(heartbeatMs, 500) : heartbeatMs);
       await consumeLoop({
@@ -224,14 +225,7 @@ export function createWarehouseConsumer(
         group,
         topicKey,
         partitionCount: progress.ends.length,
-        batcher: {
-          submit(part, size) {
-            const queued = batcher.submit(part, size);
-            if (fetched?.add(part.topic, part.partition, Number(part.nextOffset))) batcher.release();
-            return queued;
-          },
-          idle: () => batcher.idle(),
-        },
+        batcher: drain ? releasedAfter(batcher, isLast) : batcher,
         log,
         signal: stop.signal,
         attempts,
