@@ -9,9 +9,9 @@
  */
 
 import { ServiceError } from "../../lib/cli.ts";
-import { type Config, redact } from "../../lib/config.ts";
+import type { Config } from "../../lib/config.ts";
 import { names, TOPICS } from "../../lib/contracts.ts";
-import { createKafka, ensureTopics } from "../../lib/kafka.ts";
+import { createKafka } from "../../lib/kafka.ts";
 import { createKafkaSender } from "../../lib/kafka_sender.ts";
 import { CommitError } from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -21,8 +21,7 @@ import { createBatcher, createSerial } from "./batcher.ts";
 import { createFlush, type Part } from "./flush.ts";
 import { createKafkaIo, INPUT_TOPICS, withTimeout } from "./kafka_io.ts";
 import { advance, caughtUp, type Committed, lagOf, type PartitionEnds } from "./offsets.ts";
-import { prepareRebuild } from "./rebuild.ts";
-import { claimWindowLength, watchRedis } from "./redis_io.ts";
+import { watchRedis } from "./redis_io.ts";
 import {
   addFlush,
   createFlushLog,
@@ -35,6 +34,7 @@ import {
   type Totals,
 } from "./report.ts";
 import { createMetricsScript } from "./script.ts";
+import { startAggregator } from "./start.ts";
 import { createWatermarkTracker, type LocalWatermark } from "./watermark.ts";
 import { type AggregatorOptions, resolveOptions } from "./options.ts";
 
@@ -92,6 +92,7 @@ export function createAggregator(
   const group = n.group("aggregate", options.group);
   const instance = `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const attempts = drain ? 6 : Infinity;
+  const plainNames = new Map<string, string>(INPUT_TOPICS.map((k) => [n.topics[k], TOPICS[k]]));
 
   async function run(signal: AbortSignal): Promise<AggregatorSummary> {
     const started = performance.now();
@@ -137,29 +138,12 @@ export function createAggregator(
     };
 
     try {
-      await io.reach(
-        `connect to Kafka at ${config.kafka.brokers.join(",")}`,
-        () => io.admin.connect(),
+      const start = await startAggregator(
+        { config, n, group, io, redis, producer, log },
+        { rebuild, windowMs },
       );
-      await io.reach(
-        "create the topics",
-        () => ensureTopics(io.admin, config.namespace, { partitions: config.kafka.partitions }),
-      );
-      await io.reach(`reach Redis at ${redact(config.redisUrl)}`, () => redis.ping(), 10_000);
-      let sentBefore: Map<string, number> | undefined;
-      if (rebuild) {
-        const topics = INPUT_TOPICS.map((k) => n.topics[k]);
-        const result = await prepareRebuild({ admin: io.admin, redis, n, group, topics });
-        sentBefore = result.sentBefore;
-        log.info(
-          `♻️  Rebuild: deleted ${result.deletedKeys} metrics keys; group ${group} reset to the earliest offsets`,
-        );
-      }
-      await claimWindowLength(redis, n, windowMs);
-      ends = await io.reach("read the end offsets", () => io.endOffsets());
-      advance(committed, await io.reach("read the group offsets", () => io.groupOffsets()));
-      targets = ends;
-      await io.reach("connect a producer to Kafka", () => producer.connect());
+      targets = ends = start.ends;
+      advance(committed, start.offsets);
 
       for (const line of startLines({ config, group, instance, options: resolved })) {
         log.info(line);
@@ -179,7 +163,7 @@ export function createAggregator(
         maxEvents,
         windowMs,
         attempts,
-        sentBefore,
+        sentBefore: start.sentBefore,
         holdAfterWrite,
         afterWrite: resolved.afterWrite,
       });
@@ -305,16 +289,11 @@ export function createAggregator(
           assigned: assigned.length,
           idle: Object.values(tracker.view(Date.now())).filter((v) => v.idle).length,
           lag: lagOf(ends, committed),
-          plain,
+          plain: (topic) => plainNames.get(topic) ?? topic,
         }),
       });
       lastBeat = { at: now, messages: totals.messages };
       await redis.hset(n.heartbeat("aggregate"), fields);
-    }
-
-    function plain(topic: string): string {
-      const key = INPUT_TOPICS.find((k) => n.topics[k] === topic);
-      return key ? TOPICS[key] : topic;
     }
   }
 
