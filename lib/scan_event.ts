@@ -9,6 +9,13 @@
 
 import { C, F, mask, NULL, type Scan } from "./scan_json.ts";
 
+/** The bytes of an ASCII string, for the constants the scanners compare against. */
+export const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+/** `event_type` of a `transactions` event. */
+export const TRANSACTION = ascii("transaction");
+/** The `event_id` prefixes of the pipeline's own events (transactions, behaviour, items). */
+export const ID_PREFIX = { txn: ascii("txn-"), ub: ascii("ub-"), ti: ascii("ti-") };
+
 /** The fields every event has (lib/schemas.ts `base`). */
 export const BASE = [
   "schema_version",

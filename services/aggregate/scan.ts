@@ -30,19 +30,19 @@ import {
 } from "./reduce.ts";
 import { C, equals, F, has, int, mask, NULL, object, Scan, str } from "../../lib/scan_json.ts";
 import {
+  ascii,
   BASE,
   BEHAVIOR_FIELDS,
   eventIdIs,
+  ID_PREFIX,
   ITEM_FIELDS,
   timestampMs,
+  TRANSACTION,
   TRANSACTION_FIELDS,
 } from "../../lib/scan_event.ts";
 
-const ascii = (s: string) => new TextEncoder().encode(s);
-const TRANSACTION = ascii("transaction");
 const TRANSACTION_ITEM = ascii("transaction_item");
 const BEHAVIORS = BEHAVIOR_TYPES.map((t) => ({ bytes: ascii(t), shape: behaviorShape(t) }));
-const ID_PREFIX = { txn: ascii("txn-"), ub: ascii("ub-"), ti: ascii("ti-") };
 
 // One scan per topic (and one for items), each learning its producer's key order.
 const tops = { transactions: new Scan(), userBehavior: new Scan(), transactionItems: new Scan() };

@@ -11,6 +11,7 @@ import {
   type TransactionEvent,
   type TransactionItemEvent,
 } from "../../lib/contracts.ts";
+import { ascii } from "../../lib/scan_event.ts";
 import { writeDecimal } from "./copy.ts";
 import type { Accepted } from "./rows.ts";
 import { Item, ScannedEvent, ScannedItem } from "./scanned.ts";
@@ -115,7 +116,6 @@ export function itemNotes(transactions: readonly Accepted[], length: number): It
 }
 
 // The JSON of a transaction_item event around its values, in transactionItems' key order.
-const ascii = (s: string) => new TextEncoder().encode(s);
 const PART = {
   eventId: ascii(`{"schema_version":${SCHEMA_VERSION},"event_id":"ti-`),
   customer: ascii(`","event_type":"transaction_item","customer_id":`),

@@ -21,19 +21,19 @@
 import { BEHAVIOR_TYPES, MAX_EVENT_BYTES, SCHEMA_VERSION } from "../../lib/contracts.ts";
 import { C, equals, F, has, int, NULL, object, Scan, str } from "../../lib/scan_json.ts";
 import {
+  ascii,
   BEHAVIOR_FIELDS,
   eventIdIs,
+  ID_PREFIX,
   ITEM_FIELDS,
   timestampMs,
+  TRANSACTION,
   TRANSACTION_FIELDS,
 } from "../../lib/scan_event.ts";
 import type { InputTopic, SourceMessage } from "./rows.ts";
 import { knownText, ScannedEvent } from "./scanned.ts";
 
-const ascii = (s: string) => new TextEncoder().encode(s);
-const TRANSACTION = ascii("transaction");
 const BEHAVIORS = BEHAVIOR_TYPES.map((type) => ({ type, bytes: ascii(type) }));
-const ID_PREFIX = { txn: ascii("txn-"), ub: ascii("ub-") };
 const INT4_MAX = 2 ** 31 - 1;
 
 // One scan per kind of message, each learning its producer's key order.
