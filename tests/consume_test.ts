@@ -234,10 +234,11 @@ Deno.test("consume: the batcher gathers, overlaps the two stages and keeps their
   await batcher.idle();
 });
 
-Deno.test("consume: beside a flush in flight, small batches wait and go together, large ones at once", async () => {
+/** A batcher whose flushes log their steps; a flush holding "a" prepares until `open()`. */
+function gatedBatcher() {
   const log: string[] = [];
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => release = resolve);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => open = resolve);
   const batcher = createBatcher<string, string[]>({
     prepare: async (items) => {
       log.push(`prepare ${items.join("+")}`);
@@ -249,6 +250,11 @@ Deno.test("consume: beside a flush in flight, small batches wait and go together
       return Promise.resolve();
     },
   }, { lingerMs: 1, maxSize: 10, overlapSize: 5, queueLimit: 10 });
+  return { batcher, log, open };
+}
+
+Deno.test("consume: beside a flush in flight, small batches wait and go together, large ones at once", async () => {
+  const { batcher, log, open: release } = gatedBatcher();
   const a = await batcher.submit("a", 4);
   await new Promise((resolve) => setTimeout(resolve, 10));
   // b and c are admitted (the queue has room) but wait: 2 + 2 messages are below overlapSize.
@@ -274,20 +280,7 @@ Deno.test("consume: beside a flush in flight, small batches wait and go together
 });
 
 Deno.test("consume: once released, a small remainder starts beside a flush in flight", async () => {
-  const log: string[] = [];
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => open = resolve);
-  const batcher = createBatcher<string, string[]>({
-    prepare: async (items) => {
-      log.push(`prepare ${items.join("+")}`);
-      if (items.includes("a")) await gate;
-      return items;
-    },
-    finish: (items) => {
-      log.push(`finish ${items.join("+")}`);
-      return Promise.resolve();
-    },
-  }, { lingerMs: 1, maxSize: 10, overlapSize: 5, queueLimit: 10 });
+  const { batcher, log, open } = gatedBatcher();
   const a = await batcher.submit("a", 4);
   await new Promise((resolve) => setTimeout(resolve, 10));
   const b = await batcher.submit("b", 2);
