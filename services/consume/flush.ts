@@ -183,7 +183,6 @@ export function createFlush(deps: FlushDeps): {
     const t3 = performance.now();
     const messages: ItemMessage[] = [];
     const sent: Accepted[] = [];
-    let owed = 0;
     if (stored.outbox.earlier.length > 0) {
       // Transactions stored before this flush (a redelivery) that the outbox listed when its
       // warehouse transaction read it: a flush that finished since may have sent their items
@@ -200,12 +199,11 @@ export function createFlush(deps: FlushDeps): {
       // Only transactions are read from `transactions`, and only there.
       if (a.topicKey !== "transactions" || !stored.publish.has(a.id)) continue;
       stored.publish.delete(a.id);
-      owed++;
       addItemMessages(a, messages);
       sent.push(a);
     }
     const items = itemNotes(sent, messages.length);
-    if (owed > 0) {
+    if (sent.length > 0) {
       for (const chunk of bySize(messages)) {
         await step(
           "send transaction_items",
