@@ -88,7 +88,7 @@ export function copyData(
   rows: StoredRows,
   format: CopyFormat,
 ): { events: Uint8Array[]; sales: Uint8Array[] } | undefined {
-  const whole = { ...rows, products: [], customers: [], transactionIds: [] };
+  const whole = { ...rows, products: [], customers: [], transactionIds: [], readTwice: [] };
   if (format === "binary") {
     const events = binaryEventChunks(whole);
     const sales = binarySaleChunks(whole);

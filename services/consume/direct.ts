@@ -17,7 +17,6 @@ import { assertRowsIntact, type Sql } from "../../lib/db.ts";
 import { copyChecked, copyCheckedChunks } from "./copy.ts";
 import { binaryEventChunks, binarySaleChunks } from "./copy_binary.ts";
 import { type Accepted, type WarehouseRows, warehouseRows } from "./rows.ts";
-import { READ_TWICE } from "./warehouse_rows.ts";
 import {
   eventLines,
   owedEarlier,
@@ -59,10 +58,7 @@ export async function writeDirect(
 ): Promise<Written & { storedTransactions: number }> {
   try {
     return await sql.begin(async (tx) => {
-      const ids: string[] = [];
-      for (const r of rows.events) {
-        if (probeAll || READ_TWICE.has(r.event_type)) ids.push(r.event_id);
-      }
+      const ids = probeAll ? rows.events.map((r) => r.event_id) : rows.readTwice;
       const stored = new Set<string>();
       if (ids.length > 0) {
         const found = await tx<{ event_id: string }[]>`

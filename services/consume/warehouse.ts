@@ -13,8 +13,7 @@
 import type { Sql } from "../../lib/db.ts";
 import { valueHash } from "./dead_letter.ts";
 import { FastPathFailed, writeDirect } from "./direct.ts";
-import { type Accepted, type Rejected, warehouseRows } from "./rows.ts";
-import { mayArriveTwice } from "./warehouse_rows.ts";
+import { type Accepted, type Rejected, type WarehouseRows, warehouseRows } from "./rows.ts";
 import { writeStaged } from "./staged.ts";
 
 export interface StoreResult {
@@ -75,15 +74,15 @@ export async function storeEvents(sql: Sql, accepted: readonly Accepted[]): Prom
   if (!state) pools.set(sql, state = { writing: new Set(), probeAll: false });
   // Only events read on two topics meet in two flushes in normal running; a replay's
   // others fall back (./direct.ts), as they would anyway. Every id cost 0.5 µs an event.
-  const ids = new Set<string>();
-  for (const a of accepted) if (mayArriveTwice(a)) ids.add(a.id);
+  const rows = warehouseRows(accepted);
+  const ids = new Set(rows.readTwice);
   const ahead = [...state.writing].filter((w) => overlaps(w.ids, ids)).map((w) => w.done);
   const done = Promise.withResolvers<void>();
   const me = { ids, done: done.promise };
   state.writing.add(me);
   try {
     await Promise.all(ahead);
-    return await store(sql, accepted, state);
+    return await store(sql, accepted, state, rows);
   } finally {
     state.writing.delete(me);
     done.resolve();
@@ -100,6 +99,7 @@ async function store(
   sql: Sql,
   accepted: readonly Accepted[],
   state: PoolState | undefined,
+  rows: WarehouseRows = warehouseRows(accepted),
 ): Promise<StoreResult> {
   const result: StoreResult = {
     stored: 0,
@@ -110,7 +110,6 @@ async function store(
   };
   if (accepted.length === 0) return result;
   try {
-    const rows = warehouseRows(accepted);
     let written;
     if (!state) written = await writeStaged(sql, rows);
     else {

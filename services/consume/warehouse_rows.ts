@@ -71,13 +71,15 @@ export interface WarehouseRows {
   customers: CustomerRow[];
   /** Event ids of the transactions among `events`. */
   transactionIds: string[];
+  /** Event ids among `events` that may arrive twice ({@link READ_TWICE}): what the fast path probes. */
+  readTwice: string[];
 }
 
 /** Behaviour types produce sends on two topics (`user_behavior` and a subset topic). */
-export const READ_TWICE: ReadonlySet<string> = new Set<string>(["search", ...CART_TYPES]);
+const READ_TWICE: ReadonlySet<string> = new Set<string>(["search", ...CART_TYPES]);
 
 /** Whether `a` may come twice in normal running (see {@link READ_TWICE}); a replay aside. */
-export function mayArriveTwice(a: Accepted): boolean {
+function mayArriveTwice(a: Accepted): boolean {
   if (a.topicKey === "transactions") return false;
   return READ_TWICE.has(a instanceof ScannedEvent ? a.type : a.event.event_type);
 }
@@ -133,6 +135,7 @@ export function warehouseRows(accepted: readonly Accepted[]): WarehouseRows {
       last_seen: c.lastText,
     })),
     transactionIds,
+    readTwice: [...chosen.keys()],
   };
 }
 
