@@ -300,7 +300,7 @@ Deno.test(
 );
 
 Deno.test(
-  "warehouse: two stores in flight sharing a behaviour event: the second waits, no COPY fails, one row",
+  "warehouse: two stores in flight sharing a behaviour event: no COPY fails, one row",
   io,
   async () => {
     await withWarehouse(async (_, ns) => {
@@ -314,6 +314,93 @@ Deno.test(
         assert.equal(ra.stored + rb.stored, 401);
         const stored = await contents(sql);
         assert.equal(stored.events["ub-9"], "t.userBehavior");
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    });
+  },
+);
+
+Deno.test(
+  "warehouse: a store sharing an event with one held up writes its other events meanwhile",
+  io,
+  async () => {
+    await withWarehouse(async (_, ns) => {
+      const sql = await openDatabase(ns.config, "dwh", { max: 2 });
+      const blocker = await openDatabase(ns.config, "dwh", { max: 1 });
+      const reader = await openDatabase(ns.config, "dwh", { max: 1 });
+      try {
+        // `a` upserts customer 99, which an open transaction is inserting: `a` waits for it.
+        const held = Promise.withResolvers<void>();
+        const locked = Promise.withResolvers<void>();
+        const blocking = blocker.begin(async (tx) => {
+          await tx`insert into dim_customer (customer_id, first_seen, last_seen)
+            values (99, now(), now())`;
+          locked.resolve();
+          await held.promise;
+          throw new Error("roll back");
+        }).catch(() => {});
+        await locked.promise;
+        const shared = behavior(9);
+        const a = [
+          accept(shared, "userBehavior"),
+          accept({ ...behavior(100), customer_id: 99 }, "userBehavior"),
+        ];
+        const others = Array.from(
+          { length: 10 },
+          (_, k) => accept({ ...transaction(201 + k), customer_id: 50 }, "transactions"),
+        );
+        const b = [accept(shared, "searches"), ...others];
+        let aDone = false;
+        const ra = storeEvents(sql, a).finally(() => aDone = true);
+        const rb = storeEvents(sql, b);
+        try {
+          let visible = 0;
+          for (let i = 0; i < 200 && visible < others.length; i++) {
+            await new Promise((r) => setTimeout(r, 50));
+            [{ n: visible }] = await reader<{ n: number }[]>`
+              select count(*)::int as n from realtime_events where customer_id = 50`;
+          }
+          assert.equal(visible, others.length, "b's other events are committed while a waits");
+          assert.equal(aDone, false);
+        } finally {
+          held.resolve();
+          await blocking;
+          await Promise.allSettled([ra, rb]);
+        }
+        const [resultA, resultB] = await Promise.all([ra, rb]);
+        assert.equal(resultA.fallbacks + resultB.fallbacks, 0);
+        assert.deepEqual([resultA.stored, resultB.stored], [2, others.length]);
+        const stored = await contents(reader);
+        assert.equal(stored.events["ub-9"], "t.userBehavior");
+        assert.equal(Object.keys(stored.events).length, 2 + others.length);
+        assert.deepEqual(stored.saleIds, itemIds(others));
+      } finally {
+        await sql.end({ timeout: 5 });
+        await blocker.end({ timeout: 5 });
+        await reader.end({ timeout: 5 });
+      }
+    });
+  },
+);
+
+Deno.test(
+  "warehouse: when the store in flight refuses its copy of a shared event, the other stores its own",
+  io,
+  async () => {
+    await withWarehouse(async (_, ns) => {
+      const sql = await openDatabase(ns.config, "dwh", { max: 2 });
+      try {
+        const refused = { ...behavior(9), timestamp: "2026-02-30T10:00:01.000Z" };
+        const a = [...txns(1, 5), accept(refused, "userBehavior")];
+        const b = [accept(behavior(9), "searches"), ...txns(201, 5)];
+        const [ra, rb] = await Promise.all([storeEvents(sql, a), storeEvents(sql, b)]);
+        assert.equal(ra.rejected.length, 1);
+        assert.equal(ra.rejected[0]!.source, a[5]!.source);
+        assert.deepEqual([ra.stored, rb.stored], [5, 6]);
+        const stored = await contents(sql);
+        assert.equal(stored.events["ub-9"], "t.searches");
+        assert.equal(Object.keys(stored.events).length, 11);
       } finally {
         await sql.end({ timeout: 5 });
       }

@@ -58,11 +58,15 @@ const pools = new WeakMap<Sql, PoolState>();
  * are isolated, so one bad value costs one dead letter, not a stuck
  * partition. Other errors are thrown for the caller to retry.
  *
- * A store sharing an event id with one still in flight on this process (two
+ * A store sharing event ids with one still in flight on this process (two
  * flushes prepare at once; a behaviour event read on two topics may be in
- * both) waits for it first: its COPY would only wait on the other's row, then
- * fail and fall back. Only such events are compared: a session's flushes are
- * over before the next session redelivers anything.
+ * both) writes its other events at once, in a transaction of their own, and
+ * the shared ones once the other is over, in a second: its COPY would only
+ * wait on the other's rows, then fail and fall back. The second transaction
+ * finds what the other stored and writes the rest (the other failed, or
+ * refused its copy). No transaction stays open while it waits, so the two
+ * cannot wait on each other. Only events read twice are compared: a
+ * session's flushes are over before the next session redelivers anything.
  *
  * @example
  * ```ts ignore
@@ -76,23 +80,49 @@ export async function storeEvents(sql: Sql, accepted: readonly Accepted[]): Prom
   // others fall back (./direct.ts), as they would anyway. Every id cost 0.5 µs an event.
   const rows = warehouseRows(accepted);
   const ids = new Set(rows.readTwice);
-  const ahead = [...state.writing].filter((w) => overlaps(w.ids, ids)).map((w) => w.done);
+  const shared = new Set<string>();
+  const ahead = [...state.writing].filter((w) => addShared(shared, w.ids, ids)).map((w) => w.done);
   const done = Promise.withResolvers<void>();
   const me = { ids, done: done.promise };
   state.writing.add(me);
   try {
+    if (shared.size === 0) return await store(sql, accepted, state, rows);
+    // Waiting first, every second flush of a drain waited 110-300 ms, for the first, before
+    // writing anything: two flushes preparing together share up to two thousand events.
+    const first = await store(sql, accepted.filter((a) => !shared.has(a.id)), state);
     await Promise.all(ahead);
-    return await store(sql, accepted, state, rows);
+    return merge(first, await store(sql, accepted.filter((a) => shared.has(a.id)), state));
   } finally {
     state.writing.delete(me);
     done.resolve();
   }
 }
 
-function overlaps(a: Set<string>, b: Set<string>): boolean {
+/** Adds the ids `a` and `b` share to `shared`; whether there was any. */
+function addShared(shared: Set<string>, a: Set<string>, b: Set<string>): boolean {
   const [small, large] = a.size < b.size ? [a, b] : [b, a];
-  for (const id of small) if (large.has(id)) return true;
-  return false;
+  let any = false;
+  for (const id of small) {
+    if (large.has(id)) {
+      shared.add(id);
+      any = true;
+    }
+  }
+  return any;
+}
+
+/** Two stores of one batch as one. */
+function merge(a: StoreResult, b: StoreResult): StoreResult {
+  return {
+    stored: a.stored + b.stored,
+    publish: new Set([...a.publish, ...b.publish]),
+    rejected: [...a.rejected, ...b.rejected],
+    outbox: {
+      rows: [...a.outbox.rows, ...b.outbox.rows],
+      earlier: [...a.outbox.earlier, ...b.outbox.earlier],
+    },
+    fallbacks: a.fallbacks + b.fallbacks,
+  };
 }
 
 async function store(
