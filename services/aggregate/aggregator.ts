@@ -11,7 +11,7 @@
 import { ServiceError } from "../../lib/cli.ts";
 import type { Config } from "../../lib/config.ts";
 import { names, TOPICS } from "../../lib/contracts.ts";
-import { createKafka } from "../../lib/kafka.ts";
+import { createKafka, DRAIN_FETCH_WAIT_MS } from "../../lib/kafka.ts";
 import { createKafkaSender } from "../../lib/kafka_sender.ts";
 import { CommitError } from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -194,6 +194,7 @@ export function createAggregator(
       beating = beatLoop();
       await io.consume({
         fetchBytes,
+        fetchWaitMs: drain ? DRAIN_FETCH_WAIT_MS : undefined,
         concurrency: INPUT_TOPICS.length * config.kafka.partitions,
         sessionTimeoutMs: SESSION_TIMEOUT_MS,
         submit: batcher.submit,

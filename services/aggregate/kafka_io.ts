@@ -41,6 +41,8 @@ export interface KafkaIoOptions {
 
 export interface ConsumeOptions {
   fetchBytes: number;
+  /** kafkajs' `maxWaitTimeInMs`: 100 ms, or `DRAIN_FETCH_WAIT_MS` for a drain. */
+  fetchWaitMs?: number;
   /** Partitions handled at once: every input partition, so one fetch becomes one flush. */
   concurrency: number;
   sessionTimeoutMs: number;
@@ -136,6 +138,7 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
         rebalanceTimeout: 20_000,
         maxBytesPerPartition: options.fetchBytes,
         maxBytes: Math.max(options.fetchBytes, FETCH_MAX_BYTES),
+        maxWaitTimeInMs: options.fetchWaitMs ?? 100,
         // kafkajs does not restart a crashed consumer behind this loop (lib/kafka_session.ts).
         retry: STAGE_RETRY,
       });

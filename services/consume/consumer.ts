@@ -12,7 +12,7 @@ import { ServiceError } from "../../lib/cli.ts";
 import type { Config } from "../../lib/config.ts";
 import { names } from "../../lib/contracts.ts";
 import { openDatabase, type Sql } from "../../lib/db.ts";
-import { type Admin, createKafka, ensureTopics } from "../../lib/kafka.ts";
+import { type Admin, createKafka, DRAIN_FETCH_WAIT_MS, ensureTopics } from "../../lib/kafka.ts";
 import { CommitError } from "../../lib/kafka_session.ts";
 import type { Logger } from "../../lib/log.ts";
 import { createRedis, type Redis } from "../../lib/redis.ts";
@@ -230,6 +230,7 @@ export function createWarehouseConsumer(
         signal: stop.signal,
         attempts,
         brokers,
+        fetchWaitMs: drain ? DRAIN_FETCH_WAIT_MS : undefined,
       }).catch((error) => {
         fatal ??= error;
       });
