@@ -212,6 +212,8 @@ Deno.test({
       String(rate),
       "--seconds",
       String(seconds),
+      "--warm-up",
+      "1",
       "--json",
     ]);
     assert.equal(result.code, 0, result.stderr.slice(-2000));
@@ -235,6 +237,10 @@ Deno.test({
     );
     assert.equal(report.reconcile.metrics_items_sold, report.reconcile.items_in_shop);
     assert.equal(report.reconcile.ok, true);
+    // One round of the broker's warm-up, its compiler threads measured (a floor: zero is possible).
+    assert.equal(report.warm_up.kafka.rounds, 1);
+    assert.equal(report.warm_up.kafka.compiler_seconds.length, 1);
+    assert.equal(typeof report.warm_up.kafka.compiler_seconds[0], "number");
     assert.equal(report.steady.events, rate * seconds);
     assert.equal(report.freshness_ms.samples + report.freshness_ms.unseen, rate * seconds);
     assert.ok(report.stages.produce.messages >= events);

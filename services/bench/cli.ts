@@ -28,6 +28,11 @@ const FLAGS = {
   keep: { type: "boolean", help: "keep the bench namespace (databases, topics, keys)" },
   "no-anchors": { type: "boolean", help: "skip the Kafka and COPY anchors" },
   "no-sse": { type: "boolean", help: "skip the dashboard client in steady state" },
+  "warm-up": {
+    type: "string",
+    default: "4",
+    help: "most rounds of Kafka's tools warming the broker before timing (0: none)",
+  },
   clients: { type: "boolean", help: "only compare kafkajs with @platformatic/kafka" },
   repeat: { type: "string", default: "3", help: "runs per case with --clients (median kept)" },
 } as const;
@@ -46,6 +51,7 @@ await runMain(async (signal) => {
   const rate = numberFlag("rate", flags.rate, 1);
   const seconds = numberFlag("seconds", flags.seconds, 1);
   const repeat = whole("repeat", flags.repeat, 1);
+  const warmUpRounds = whole("warm-up", flags["warm-up"], 0);
   const progress = createProgress();
   // Ctrl-C: stop the stage processes so that the phase fails and the namespace is dropped.
   signal.addEventListener("abort", () => void stopAllStages(), { once: true });
@@ -70,6 +76,7 @@ await runMain(async (signal) => {
         seconds,
         anchors: !flags["no-anchors"],
         sse: !flags["no-sse"],
+        warmUpRounds,
       },
       progress,
       signal,

@@ -5,6 +5,7 @@
  */
 
 import type { CopyAnchorResult, KafkaAnchors } from "./anchors.ts";
+import type { BrokerWarmUp } from "./broker_warmup.ts";
 import type { ClientComparison } from "./clients.ts";
 import type { FreshnessSample } from "./freshness.ts";
 
@@ -64,6 +65,8 @@ export interface Measurements {
     rss: Record<"produce" | "consume" | "aggregate" | "dashboard", number>;
   };
   anchors: { kafka?: KafkaAnchors; copy?: CopyAnchorResult };
+  /** The broker's warm-up before the timed phases (./broker_warmup.ts). */
+  warmUp?: { kafka: BrokerWarmUp };
   reconcile: Reconcile;
   clients?: ClientComparison;
 }

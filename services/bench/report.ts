@@ -95,6 +95,8 @@ export interface BenchReport {
   };
   reconcile: Reconcile;
   targets: Target[];
+  /** Untimed work before the timed phases: rounds of Kafka's tools until the broker is warm. */
+  warm_up?: Measurements["warmUp"];
   machine: Machine;
   namespace: string;
   options: Measurements["options"];
@@ -242,6 +244,7 @@ export function buildReport(m: Measurements): BenchReport {
     },
     reconcile: m.reconcile,
     targets: [],
+    ...(m.warmUp ? { warm_up: m.warmUp } : {}),
     machine: m.machine,
     namespace: m.namespace,
     options: m.options,

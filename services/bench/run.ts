@@ -7,9 +7,9 @@
  * @module
  */
 
-import { resolve } from "node:path";
 import { connect } from "../../lib/db.ts";
 import { runCopyAnchor, runKafkaAnchors } from "./anchors.ts";
+import { brokerProcesses, JVM_COMPILER_THREAD, warmBroker } from "./broker_warmup.ts";
 import { catchUp, generateArgs, warmUp } from "./catchup.ts";
 import { exportWarehouseRows } from "./copy_anchor.ts";
 import type { EventRow } from "../consume/rows.ts";
@@ -42,6 +42,8 @@ export interface BenchOptions {
   seconds: number;
   anchors: boolean;
   sse: boolean;
+  /** Most rounds of the broker's warm-up (./broker_warmup.ts); 0 skips it. */
+  warmUpRounds: number;
 }
 
 /** Runs every phase; `signal` stops the stage processes and ends the run. */
@@ -54,6 +56,9 @@ export async function runBench(
   const { env, config } = ns;
   const machine = await describeMachine();
   await warmUp(env, progress);
+  const warmedBroker = options.warmUpRounds > 0
+    ? await warmBroker(ns, progress, { maxRounds: options.warmUpRounds, signal })
+    : undefined;
   const caught = await catchUp(env, options.events, progress);
   const afterCatchUp = await reconcile(config);
   const messages = publishedMessages(afterCatchUp.topics);
@@ -97,13 +102,10 @@ export async function runBench(
   // Each PostgreSQL sample runs `ps` (about 20 ms of CPU here): once a second, not five times.
   const pgDuringE2e = watchPostgresCpu(ns.namespace, 1000);
   // The broker and Redis serve the whole machine: only a quiet machine makes these the chain's.
-  // The stack's own brokers for this checkout when it runs them (see kafka_broker.ts), else all.
-  const ownBrokers = `-Dkafka.logs.dir=${resolve(config.stateDir)}/kafka-`;
-  const isBroker = (l: string) => l.includes("kafka.Kafka");
-  const isOwnBroker = (l: string) => l.includes(ownBrokers);
+  const { isBroker, isOwnBroker } = brokerProcesses(config);
   const kafkaDuringE2e = watchLongLivedCpu(isBroker, isOwnBroker);
   // Part of the broker's figure: a broker started shortly before spends most of it compiling.
-  const kafkaJitDuringE2e = watchThreadsCpu(isBroker, isOwnBroker, /^C[12] CompilerThre/);
+  const kafkaJitDuringE2e = watchThreadsCpu(isBroker, isOwnBroker, JVM_COMPILER_THREAD);
   const redisDuringE2e = watchLongLivedCpu((l) => l.includes("redis-server"));
   const benchDuringE2e = watchBenchCpu();
   const machineDuringE2e = watchMachineCpu();
@@ -202,6 +204,7 @@ export async function runBench(
     },
     steady,
     anchors,
+    ...(warmedBroker ? { warmUp: { kafka: warmedBroker } } : {}),
     reconcile: counts,
   };
 }

@@ -94,6 +94,13 @@ export function renderReport(r: BenchReport): string {
         fmt(s.aggregate.messages_per_s)
       }/s, items included); anchor bodies ${fmt(a.kafka_producer_perf?.message_bytes)} B`,
   );
+  if (r.warm_up) {
+    const { rounds, compiler_seconds } = r.warm_up.kafka;
+    out.push(
+      `warm-up (untimed): ${rounds} round(s) of Kafka's tools before the catch-up; the broker's ` +
+        `compiler threads spent ${compiler_seconds.map((c) => fmt(c, 2)).join(", ")} s`,
+    );
+  }
   if (r.end_to_end.cpu_us_per_event) {
     out.push(
       `end to end, CPU µs per event: ${
