@@ -65,8 +65,12 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /**
  * Variables a child `deno` needs to run at all (its cache, PATH for `deno
- * task`, the terminal) and that the programs the stack starts expect; passed
- * on beside {@link ENV_VARS}, and nothing else.
+ * task`, the terminal, the certificates it trusts when it downloads a
+ * package) and that the programs the stack starts expect; passed on beside
+ * {@link ENV_VARS}, and nothing else. Without `NODE_EXTRA_CA_CERTS` (which Deno
+ * honours) the dashboard's first `deno task build` under `start`, on a machine
+ * that reaches the npm registry through a certificate authority of its own,
+ * could not fetch esbuild.
  */
 export const PASS_THROUGH: readonly string[] = [
   "HOME",
@@ -76,6 +80,11 @@ export const PASS_THROUGH: readonly string[] = [
   "TMPDIR",
   "NO_COLOR",
   "TERM",
+  "NODE_EXTRA_CA_CERTS",
+  "DENO_CERT",
+  "DENO_TLS_CA_STORE",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
 ];
 
 /**
