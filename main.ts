@@ -21,10 +21,25 @@ await runMain(async (signal) => {
       "no-generate": { type: "boolean", help: "run every stage but the generator" },
       brokers: { type: "string", help: "Kafka brokers to start when none answer: 1 or 3" },
       namespace: { type: "string", help: "pipeline namespace (default PIPELINE_NAMESPACE)" },
+      "stall-timeout": {
+        type: "string",
+        help: "restart a stage whose heartbeat is older than this, e.g. 60s (0: never)",
+      },
     },
   );
   if (flags.rate !== undefined) numberFlag("rate", flags.rate, 0);
   if (flags.duration !== undefined) durationFlag("duration", flags.duration);
+  const stallTimeoutMs = flags["stall-timeout"] === undefined
+    ? undefined
+    : durationFlag("stall-timeout", flags["stall-timeout"]);
+  if (stallTimeoutMs !== undefined && stallTimeoutMs !== 0 && stallTimeoutMs < 5000) {
+    // Stages beat every 2 s: less would restart healthy ones.
+    throw new UsageError(
+      `Cannot use --stall-timeout as less than 5s (or 0 for never): current value is "${
+        flags["stall-timeout"]
+      }"`,
+    );
+  }
   const brokers = flags.brokers === undefined ? undefined : numberFlag("brokers", flags.brokers, 1);
   if (brokers !== undefined && brokers !== 1 && brokers !== 3) {
     throw new UsageError(`Cannot use --brokers as 1 or 3: current value is "${flags.brokers}"`);
@@ -64,5 +79,6 @@ await runMain(async (signal) => {
     duration: flags.duration,
     generate: !flags["no-generate"],
     brokers,
+    stallTimeoutMs,
   });
 });

@@ -17,6 +17,7 @@ import { claimFileOf } from "../services/ops/start_claim.ts";
 import { heartbeatStatus } from "../services/ops/status_collect.ts";
 import { createSupervisor, restartDelay } from "../services/ops/supervisor.ts";
 import { renderTable } from "../services/ops/table.ts";
+import { type Beat, createWatchdog, hung } from "../services/ops/watchdog.ts";
 import { type Facts, reconcile } from "../services/ops/verify_checks.ts";
 import { createTestNamespace, runTask, taskArgv } from "./_support.ts";
 
@@ -100,6 +101,54 @@ Deno.test("heartbeatStatus: stale only for a stage that beat, and beat too long 
   const never = heartbeatStatus("generate", {}, 15000, now);
   assert.equal(never.present, false);
   assert.equal(never.stale, false);
+});
+
+Deno.test("watchdog: a stage whose own beat is too old twice in a row is killed, no other", async () => {
+  assert.equal(hung({ pid: 7, at: 1000 }, 7, 62_000, 60_000), true);
+  assert.equal(hung({ pid: 7, at: 1000 }, 7, 61_000, 60_000), false);
+  assert.equal(hung({ pid: 6, at: 1000 }, 7, 99_000, 60_000), false, "a beat of another pid");
+  assert.equal(hung(null, 7, 99_000, 60_000), false, "never beat: maybe starting");
+  const now = 100_000;
+  const beats: Record<string, Beat | null | "error"> = {
+    generate: { pid: 1, at: now - 1000 }, // fresh
+    produce: { pid: 2, at: 0 }, // hung
+    consume: { pid: 30, at: 0 }, // old, but of an earlier process
+    aggregate: "error", // Redis cannot say
+    dashboard: null, // never beat
+  };
+  const killed: number[] = [];
+  const lines: string[] = [];
+  let checks = 0;
+  const stop = new AbortController();
+  let running = ["generate", "produce", "consume", "aggregate", "dashboard"].map((name, i) => ({
+    name,
+    pid: i + 1,
+  }));
+  const watchdog = createWatchdog({
+    lastBeat: (stage) => {
+      if (stage === "generate") checks++;
+      const beat = beats[stage]!;
+      return beat === "error" ? Promise.reject(new Error("down")) : Promise.resolve(beat);
+    },
+    staleMs: 60_000,
+    checkMs: 5,
+    kill: (pid) => {
+      killed.push(pid);
+      // As the supervisor reports it: the killed child is gone (a restart has a new pid).
+      watchdog.update(running = running.filter((c) => c.pid !== pid));
+    },
+    say: (line) => lines.push(line),
+    signal: stop.signal,
+    now: () => now,
+  });
+  watchdog.update(running);
+  while (checks < 1) await sleep(2);
+  assert.deepEqual(killed, [], "one old beat is not enough");
+  while (checks < 4) await sleep(2);
+  stop.abort();
+  await watchdog.done;
+  assert.deepEqual(killed, [2], "produce alone, once");
+  assert.match(lines.join("\n"), /produce \(pid 2\) has not written its heartbeat for 100 s/);
 });
 
 Deno.test("renderTable aligns columns and right-aligns numbers", () => {
@@ -453,6 +502,65 @@ Deno.test(
       assert.match(text, new RegExp(`✅ ${stage} drained`));
     }
     assert.match(text, /no stage left running/);
+  },
+);
+
+Deno.test(
+  "start kills a stage whose heartbeat stopped, restarts it, and the stores still reconcile",
+  slow,
+  async () => {
+    const ns = await createTestNamespace("ops_stall");
+    const n = names(ns.namespace);
+    const redis = createRedis(ns.config);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const { child, lines: out, pipes } = spawnStart({ ...ns.env, PORT: String(port) }, [
+      "--rate",
+      "100",
+      "--stall-timeout",
+      "6s",
+    ]);
+    const stagePids = () =>
+      out.flatMap((l) => [...l.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1])));
+    const beatingPid = async () => Number((await redis.hget(n.heartbeat("consume"), "pid")) ?? 0);
+    let status: Deno.CommandStatus | undefined;
+    let hungPid = 0;
+    try {
+      const startedAt = Date.now();
+      const left = () => 90_000 - (Date.now() - startedAt);
+      await waitFor("consume's heartbeat", left(), async () => {
+        hungPid = await beatingPid();
+        return stagePids().includes(hungPid);
+      });
+      // Alive but running nothing, as a process whose timers stopped (bug 15).
+      await sendSignal(hungPid, "SIGSTOP");
+      await waitFor(
+        "the watchdog's kill",
+        left(),
+        () => out.some((l) => l.includes(`consume (pid ${hungPid}) has not written its heartbeat`)),
+      );
+      await waitFor("a new consume beating", left(), async () => {
+        const pid = await beatingPid();
+        return pid !== hungPid && stagePids().includes(pid);
+      });
+      assert.equal(await alive(hungPid), false, "the hung consume was killed");
+      await sendSignal(-child.pid, "SIGINT");
+      status = await child.status;
+      await pipes;
+      const verify = await runTask("verify", [], ns.env);
+      assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    } finally {
+      if (!status) {
+        await sendSignal(-child.pid, "SIGKILL");
+        await child.status;
+      }
+      for (const pid of stagePids()) await sendSignal(-pid, "SIGKILL");
+      redis.disconnect();
+      await ns.cleanup();
+    }
+    const text = out.join("\n");
+    assert.equal(status.code, 0, text);
+    assert.match(text, /💥 consume was killed by SIGKILL; restart #1 of consume/);
+    assert.equal(text.match(/has not written its heartbeat/g)?.length, 1, text);
   },
 );
 

@@ -16,6 +16,7 @@ import { taskCommand } from "../../lib/tasks.ts";
 import { consoleSink, type LineSink, stagePrefix } from "./lines.ts";
 import { claimNamespace } from "./start_claim.ts";
 import { type BackoffOptions, type ChildSpec, createSupervisor } from "./supervisor.ts";
+import { STALL_TIMEOUT_MS, startWatchdog } from "./watchdog.ts";
 
 /** What `deno task start` passes on; strings are already validated by main.ts. */
 export interface StartOptions {
@@ -27,6 +28,8 @@ export interface StartOptions {
   generate?: boolean;
   /** `--brokers`: Kafka brokers to start when none answer. */
   brokers?: number;
+  /** `--stall-timeout`: a stage whose heartbeat is older is killed and restarted (0: never). */
+  stallTimeoutMs?: number;
 }
 
 /** The stack's API as start uses it (services/stack/mod.ts; a stub in unit tests). */
@@ -130,6 +133,11 @@ export async function runPipeline(deps: StartDeps, options: StartOptions): Promi
       : "📦 Stack up; every service was already running (it will be left running)",
   );
 
+  const watching = new AbortController();
+  const watchdog = startWatchdog(config, options.stallTimeoutMs ?? STALL_TIMEOUT_MS, {
+    say: (line) => say(line, "stderr"),
+    signal: watching.signal,
+  });
   const supervisor = signal.aborted ? undefined : createSupervisor({
     children: stageChildren(options),
     cwd,
@@ -139,12 +147,14 @@ export async function runPipeline(deps: StartDeps, options: StartOptions): Promi
     stopTimeoutMs: deps.stopTimeoutMs,
     // The pid file names every stage, so that the next start can stop them if this one is
     // killed with -9; the entry file in its command line tells a stage from a recycled pid.
-    onChange: (running) =>
+    onChange: (running) => {
+      watchdog?.update(running);
       void claim.update(running.map(({ name, pid, argv }) => ({
         name,
         pid,
         marker: argv.find((a) => a.endsWith(".ts")) ?? argv.join(" "),
-      }))),
+      })));
+    },
   });
   let code = 0;
   try {
@@ -153,9 +163,9 @@ export async function runPipeline(deps: StartDeps, options: StartOptions): Promi
         if (signal.aborted) resolve();
         signal.addEventListener("abort", () => resolve(), { once: true });
       });
-      const watching = new AbortController();
       void announceDashboard(config, say, AbortSignal.any([signal, watching.signal]));
       const end = await Promise.race([aborted.then(() => undefined), supervisor.done]);
+      // Stopping stages stop beating: the watchdog must not take them for hung.
       watching.abort();
       if (end?.kind === "fatal") code = end.code;
       if (end?.kind === "finished") say("🏁 Every stage finished by itself");
@@ -163,6 +173,8 @@ export async function runPipeline(deps: StartDeps, options: StartOptions): Promi
       await supervisor.stop();
     }
   } finally {
+    watching.abort();
+    await watchdog?.close();
     await supervisor?.stop();
     if (state.started.length > 0) {
       const stopped = await stack.down(config, { log: stackLog });
