@@ -49,7 +49,7 @@ export interface BrokerWarmUp {
 export async function warmBroker(
   ns: BenchNamespace,
   progress: Progress,
-  { records = 200_000, maxRounds = 4, quietSeconds = 0.3, signal }: {
+  { records = 200_000, maxRounds = 8, quietSeconds = 0.15, signal }: {
     records?: number;
     maxRounds?: number;
     quietSeconds?: number;

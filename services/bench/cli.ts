@@ -30,7 +30,7 @@ const FLAGS = {
   "no-sse": { type: "boolean", help: "skip the dashboard client in steady state" },
   "warm-up": {
     type: "string",
-    default: "4",
+    default: "8",
     help: "most rounds of Kafka's tools warming the broker before timing (0: none)",
   },
   clients: { type: "boolean", help: "only compare kafkajs with @platformatic/kafka" },
