@@ -433,18 +433,10 @@ Deno.test(
   "start runs the pipeline end to end, answers on the dashboard and stops clean on Ctrl-C",
   slow,
   async () => {
-    const ns = await createTestNamespace("ops_start");
-    const n = names(ns.namespace);
-    const redis = createRedis(ns.config);
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    // In its own process group so that a Ctrl-C can be sent to the group as a terminal
-    // does (deno task and main.ts both receive it).
-    const { child, lines: out, pipes } = spawnStart({ ...ns.env, PORT: String(port) }, [
-      "--rate",
-      "100",
-    ]);
-    const stagePids = () =>
-      out.flatMap((l) => [...l.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1])));
+    const { ns, n, redis, port, child, out, pipes, stagePids, cleanup } = await startInNamespace(
+      "ops_start",
+      ["--rate", "100"],
+    );
     let status: Deno.CommandStatus | undefined;
     try {
       const startedAt = Date.now();
@@ -471,20 +463,9 @@ Deno.test(
       for (const stage of ["generate", "produce", "consume", "aggregate", "dashboard"]) {
         assert.ok(out.some((l) => l.startsWith(`[${stage}]`)), `no line from ${stage}`);
       }
-      await sendSignal(-child.pid, "SIGINT");
-      status = await child.status;
-      await pipes;
-      // The stop drained what was in flight: every store agrees with the source.
-      const verify = await runTask("verify", [], ns.env);
-      assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+      status = await stopAndVerify(child, pipes, ns.env);
     } finally {
-      if (!status) {
-        await sendSignal(-child.pid, "SIGKILL");
-        await child.status;
-      }
-      for (const pid of stagePids()) await sendSignal(-pid, "SIGKILL");
-      redis.disconnect();
-      await ns.cleanup();
+      await cleanup(status);
     }
     const text = out.join("\n");
     assert.equal(status.code, 0, text);
@@ -509,18 +490,15 @@ Deno.test(
   "start kills a stage whose heartbeat stopped, restarts it, and the stores still reconcile",
   slow,
   async () => {
-    const ns = await createTestNamespace("ops_stall");
-    const n = names(ns.namespace);
-    const redis = createRedis(ns.config);
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const { child, lines: out, pipes } = spawnStart({ ...ns.env, PORT: String(port) }, [
-      "--rate",
-      "100",
-      "--stall-timeout",
-      "6s",
-    ]);
-    const stagePids = () =>
-      out.flatMap((l) => [...l.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1])));
+    const { ns, n, redis, child, out, pipes, stagePids, cleanup } = await startInNamespace(
+      "ops_stall",
+      [
+        "--rate",
+        "100",
+        "--stall-timeout",
+        "6s",
+      ],
+    );
     const beatingPid = async () => Number((await redis.hget(n.heartbeat("consume"), "pid")) ?? 0);
     let status: Deno.CommandStatus | undefined;
     let hungPid = 0;
@@ -543,19 +521,9 @@ Deno.test(
         return pid !== hungPid && stagePids().includes(pid);
       });
       assert.equal(await alive(hungPid), false, "the hung consume was killed");
-      await sendSignal(-child.pid, "SIGINT");
-      status = await child.status;
-      await pipes;
-      const verify = await runTask("verify", [], ns.env);
-      assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+      status = await stopAndVerify(child, pipes, ns.env);
     } finally {
-      if (!status) {
-        await sendSignal(-child.pid, "SIGKILL");
-        await child.status;
-      }
-      for (const pid of stagePids()) await sendSignal(-pid, "SIGKILL");
-      redis.disconnect();
-      await ns.cleanup();
+      await cleanup(status);
     }
     const text = out.join("\n");
     assert.equal(status.code, 0, text);
@@ -563,6 +531,44 @@ Deno.test(
     assert.equal(text.match(/has not written its heartbeat/g)?.length, 1, text);
   },
 );
+
+/**
+ * `deno task start` in a new test namespace on a random dashboard port, in its own process group
+ * so that a Ctrl-C can be sent to the group as a terminal does (deno task and main.ts both get it).
+ */
+async function startInNamespace(prefix: string, args: string[]) {
+  const ns = await createTestNamespace(prefix);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const { child, lines: out, pipes } = spawnStart({ ...ns.env, PORT: String(port) }, args);
+  const stagePids = () =>
+    out.flatMap((l) => [...l.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1])));
+  const redis = createRedis(ns.config);
+  /** What a test leaves when it failed midway: start's group, unless it exited, and the stages. */
+  async function cleanup(exited: Deno.CommandStatus | undefined) {
+    if (!exited) {
+      await sendSignal(-child.pid, "SIGKILL");
+      await child.status;
+    }
+    for (const pid of stagePids()) await sendSignal(-pid, "SIGKILL");
+    redis.disconnect();
+    await ns.cleanup();
+  }
+  return { ns, n: names(ns.namespace), redis, port, child, out, pipes, stagePids, cleanup };
+}
+
+/** Ctrl-C to start's group, then `verify`: the stop drained what was in flight, so it must agree. */
+async function stopAndVerify(
+  child: Deno.ChildProcess,
+  pipes: Promise<unknown>,
+  env: Record<string, string>,
+): Promise<Deno.CommandStatus> {
+  await sendSignal(-child.pid, "SIGINT");
+  const status = await child.status;
+  await pipes;
+  const verify = await runTask("verify", [], env);
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+  return status;
+}
 
 /** `deno task start` as a user types it, in its own process group, its lines collected. */
 function spawnStart(env: Record<string, string>, args: string[]) {
