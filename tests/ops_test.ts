@@ -509,7 +509,7 @@ Deno.test(
         hungPid = await beatingPid();
         return stagePids().includes(hungPid);
       });
-      // Alive but running nothing, as a process whose timers stopped (bug 15).
+      // Alive but running nothing: a frozen process, as far as its heartbeat can tell.
       await sendSignal(hungPid, "SIGSTOP");
       await waitFor(
         "the watchdog's kill",

@@ -1,11 +1,11 @@
 /**
  * Kills a stage whose heartbeat stopped while its process lives on, so that
  * the supervisor restarts it as it would after a crash. Every stage beats in
- * Redis every 2 s from a timer; a process that stopped beating is not running
- * its timers (docs/reliability.md, bug 15: a process idle in `epoll_wait`
- * after PostgreSQL connections were cut, its timers no longer firing), and
- * nothing inside it can notice. The stages are safe to kill at any point, so
- * a kill and a restart lose and duplicate nothing.
+ * Redis every 2 s from a timer; a process that stopped beating runs no timers
+ * (stopped, frozen, its event loop blocked), and nothing inside it can
+ * notice. The stages are safe to kill at any point, so a kill and a restart
+ * lose and duplicate nothing. A stage that beats but makes no progress is not
+ * its business.
  *
  * @module
  */
