@@ -123,15 +123,19 @@ const keyPartitions = new Map<number, Map<string, number>>();
  */
 export const DRAIN_FETCH_WAIT_MS = 10;
 
-/** A consumer that commits by hand: callers resolve offsets and commit after their sink. */
+/**
+ * A consumer that commits by hand: callers resolve offsets and commit after
+ * their sink. A setting given as `undefined` keeps its default here.
+ */
 export function createConsumer(kafka: Kafka, config: ConsumerConfig): Consumer {
+  const given = Object.entries(config).filter(([, value]) => value !== undefined);
   return kafka.consumer({
     sessionTimeout: 30000,
     heartbeatInterval: 3000,
     maxBytesPerPartition: 4 * 1024 * 1024,
     maxWaitTimeInMs: 100,
     allowAutoTopicCreation: false,
-    ...config,
+    ...Object.fromEntries(given) as ConsumerConfig,
   });
 }
 

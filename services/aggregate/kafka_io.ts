@@ -41,7 +41,7 @@ export interface KafkaIoOptions {
 
 export interface ConsumeOptions {
   fetchBytes: number;
-  /** kafkajs' `maxWaitTimeInMs`: 100 ms, or `DRAIN_FETCH_WAIT_MS` for a drain. */
+  /** kafkajs' `maxWaitTimeInMs`: `DRAIN_FETCH_WAIT_MS` for a drain, else the default. */
   fetchWaitMs?: number;
   /** Partitions handled at once: every input partition, so one fetch becomes one flush. */
   concurrency: number;
@@ -138,7 +138,7 @@ export function createKafkaIo({ kafka, n, group, log, signal, attempts }: KafkaI
         rebalanceTimeout: 20_000,
         maxBytesPerPartition: options.fetchBytes,
         maxBytes: Math.max(options.fetchBytes, FETCH_MAX_BYTES),
-        maxWaitTimeInMs: options.fetchWaitMs ?? 100,
+        maxWaitTimeInMs: options.fetchWaitMs,
         // kafkajs does not restart a crashed consumer behind this loop (lib/kafka_session.ts).
         retry: STAGE_RETRY,
       });

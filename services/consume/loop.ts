@@ -38,7 +38,7 @@ export interface LoopDeps {
   attempts: number;
   brokers: string;
   sessionTimeoutMs?: number;
-  /** kafkajs' `maxWaitTimeInMs`: 100 ms, or `DRAIN_FETCH_WAIT_MS` for a drain. */
+  /** kafkajs' `maxWaitTimeInMs`: `DRAIN_FETCH_WAIT_MS` for a drain, else the default. */
   fetchWaitMs?: number;
 }
 
@@ -75,7 +75,7 @@ export async function consumeLoop(deps: LoopDeps): Promise<void> {
       // passed: when caught up, a fetch every 100 ms instead of one per few messages, and
       // each fetch is a flush (a warehouse transaction, a Produce, an OffsetCommit).
       minBytes: FETCH_MIN_BYTES,
-      maxWaitTimeInMs: deps.fetchWaitMs ?? 100,
+      maxWaitTimeInMs: deps.fetchWaitMs,
     });
     const commit = offsetCommitter(consumer);
     const ended = Promise.withResolvers<unknown>();
