@@ -374,6 +374,13 @@ Deno.test(
         const stored = await contents(reader);
         assert.equal(stored.events["ub-9"], "t.userBehavior");
         assert.equal(Object.keys(stored.events).length, 2 + others.length);
+        // b's dimension rows too, upserted once a was over.
+        const customers = await reader<{ id: number }[]>`
+          select customer_id::int as id from dim_customer order by customer_id`;
+        assert.deepEqual(customers.map((c) => c.id), [3, 50, 99]);
+        const [{ n: products }] = await reader<{ n: number }[]>`
+          select count(*)::int as n from dim_product`;
+        assert.equal(products, 5);
         assert.deepEqual(stored.saleIds, itemIds(others));
       } finally {
         await sql.end({ timeout: 5 });

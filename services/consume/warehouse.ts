@@ -13,7 +13,13 @@
 import type { Sql } from "../../lib/db.ts";
 import { valueHash } from "./dead_letter.ts";
 import { FastPathFailed, writeDirect } from "./direct.ts";
-import { type Accepted, type Rejected, type WarehouseRows, warehouseRows } from "./rows.ts";
+import {
+  type Accepted,
+  type Rejected,
+  splitRows,
+  type WarehouseRows,
+  warehouseRows,
+} from "./rows.ts";
 import { writeStaged } from "./staged.ts";
 
 export interface StoreResult {
@@ -64,7 +70,7 @@ const pools = new WeakMap<Sql, PoolState>();
  * the shared ones once the other is over, in a second: its COPY would only
  * wait on the other's rows, then fail and fall back. The second transaction
  * finds what the other stored and writes the rest (the other failed, or
- * refused its copy). No transaction stays open while it waits, so the two
+ * refused its copy), and makes the batch's dimension upserts. No transaction stays open while it waits, so the two
  * cannot wait on each other. Only events read twice are compared: a
  * session's flushes are over before the next session redelivers anything.
  *
@@ -89,9 +95,10 @@ export async function storeEvents(sql: Sql, accepted: readonly Accepted[]): Prom
     if (shared.size === 0) return await store(sql, accepted, state, rows);
     // Waiting first, every second flush of a drain waited 110-300 ms, for the first, before
     // writing anything: two flushes preparing together share up to two thousand events.
-    const first = await store(sql, accepted.filter((a) => !shared.has(a.id)), state);
+    const [now, later] = splitRows(rows, shared);
+    const first = await store(sql, accepted.filter((a) => !shared.has(a.id)), state, now);
     await Promise.all(ahead);
-    return merge(first, await store(sql, accepted.filter((a) => shared.has(a.id)), state));
+    return merge(first, await store(sql, accepted.filter((a) => shared.has(a.id)), state, later));
   } finally {
     state.writing.delete(me);
     done.resolve();

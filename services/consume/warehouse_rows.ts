@@ -139,6 +139,36 @@ export function warehouseRows(accepted: readonly Accepted[]): WarehouseRows {
   };
 }
 
+/**
+ * `rows` as the rows of two stores: every event but those in `later`, then
+ * those (behaviour events read twice: no sales, no transaction) with the
+ * dimension upserts of the whole batch. The second store runs once the flush
+ * sharing `later` is over, so its upserts do not wait on that flush's locks.
+ */
+export function splitRows(
+  rows: WarehouseRows,
+  later: ReadonlySet<string>,
+): [WarehouseRows, WarehouseRows] {
+  const now = (id: string) => !later.has(id);
+  return [
+    {
+      ...rows,
+      events: rows.events.filter((r) => now(r.event_id)),
+      products: [],
+      customers: [],
+      readTwice: rows.readTwice.filter(now),
+    },
+    {
+      events: rows.events.filter((r) => !now(r.event_id)),
+      sales: [],
+      products: rows.products,
+      customers: rows.customers,
+      transactionIds: [],
+      readTwice: rows.readTwice.filter((id) => !now(id)),
+    },
+  ];
+}
+
 /** The batch being turned into rows. */
 interface Batch {
   events: EventRow[];
